@@ -1,0 +1,175 @@
+"""The ``strat`` command line: a thin shell over :mod:`stratigraphy.job`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .errors import ConfigError, StratigraphyError
+from .job import RunConfig, run
+from .probes import BUILTIN_SUITES
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="stratigraphy: find out what each example of a labelled dataset really is.",
+)
+console = Console(stderr=True)
+
+
+@app.callback()
+def _root() -> None:
+    """stratigraphy: find out what each example of a labelled dataset really is."""
+
+
+def _parse_user_suites(specs: list[str]) -> dict[str, np.ndarray]:
+    suites = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(
+                f"--suite takes NAME=FILE (a text file or .npy of indices); got {spec!r}."
+            )
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"--suite {name}: no such file {p}.")
+        suites[name] = np.load(p) if p.suffix == ".npy" else np.loadtxt(p, dtype=np.int64, ndmin=1)
+    return suites
+
+
+def _summary_tables(summary: dict[str, Any]) -> list[Table]:
+    counts = Table(title="Examples per inferred kind")
+    counts.add_column("kind")
+    counts.add_column("examples", justify="right")
+    for kind, c in sorted(summary["counts"].items(), key=lambda kv: -kv[1]):
+        counts.add_row(kind, str(c))
+    inf = summary["inference"]
+    held = Table(title=f"Held-out probe accuracy (using {inf['method']})")
+    held.add_column("suite")
+    for m in inf["heldout"]:
+        held.add_column(m, justify="right")
+    for s in [*inf["suites"], "overall"]:
+        row = [s]
+        for rep in inf["heldout"].values():
+            v = rep["accuracy"] if s == "overall" else rep["per_suite"][s]
+            row.append(f"{v:.2f}")
+        held.add_row(*row)
+    tables = [counts, held]
+    det = summary.get("detection")
+    if det:
+        t = Table(
+            title=f"Detection of {det['planted_scored']} planted errors "
+            f"({det['noise_kind']}, rate {det['noise_rate']:g}); mislabel_score = "
+            f"{summary['mislabel_score']['chosen']}"
+        )
+        for col in ("score", "AUROC", "AP", "precision@k", "recall@k"):
+            t.add_column(col, justify="left" if col == "score" else "right")
+        for name, q in sorted(det["scores"].items(), key=lambda kv: -kv[1]["ap"]):
+            t.add_row(
+                name,
+                f"{q['auroc']:.3f}",
+                f"{q['ap']:.3f}",
+                f"{q['precision_at_k']:.3f}",
+                f"{q['recall_at_k']:.3f}",
+            )
+        tables.append(t)
+    return tables
+
+
+@app.command("run")
+def run_cmd(
+    data: Annotated[
+        str,
+        typer.Argument(help="digits (default), fashion-mnist, a .npz with X and y, or an idx dir"),
+    ] = "digits",
+    out: Annotated[Path, typer.Option("--out", "-o", help="run directory to write")] = Path(
+        "runs/digits"
+    ),
+    data_dir: Annotated[
+        str | None, typer.Option(help="directory of MNIST-format idx files")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="training epochs")] = 30,
+    model: Annotated[str, typer.Option(help="auto | mlp | cnn")] = "auto",
+    seed: Annotated[int, typer.Option(help="seed of noise, probes, initialisation, order")] = 0,
+    probe_size: Annotated[
+        int | None, typer.Option(help="probes per suite (default: N/40, 20..500)")
+    ] = None,
+    probes: Annotated[str, typer.Option(help="comma-separated suites to build")] = ",".join(
+        BUILTIN_SUITES
+    ),
+    suite: Annotated[
+        list[str] | None, typer.Option(help="user suite NAME=FILE of example indices; repeatable")
+    ] = None,
+    noise_rate: Annotated[
+        float | None, typer.Option(help="plant this share of label errors (digits: 0.1)")
+    ] = None,
+    noise_kind: Annotated[str, typer.Option(help="symmetric | asymmetric")] = "symmetric",
+    batch_size: Annotated[int, typer.Option()] = 128,
+    lr: Annotated[float, typer.Option(help="peak SGD learning rate (cosine schedule)")] = 0.05,
+    eval_pass: Annotated[
+        bool, typer.Option(help="record from an extra evaluation-mode pass each epoch")
+    ] = False,
+    k: Annotated[int, typer.Option(help="neighbours for the kNN inference")] = 20,
+    resume: Annotated[bool, typer.Option(help="continue a run killed mid-way")] = False,
+) -> None:
+    """Train with probe suites mixed in, record every example's dynamics, infer its metadata."""
+    try:
+        cfg = RunConfig(
+            out=out,
+            source=data,
+            data_dir=data_dir,
+            epochs=epochs,
+            model=model,
+            seed=seed,
+            probe_size=probe_size,
+            probes=tuple(s.strip() for s in probes.split(",") if s.strip()),
+            user_suites=_parse_user_suites(suite or []),
+            noise_rate=noise_rate,
+            noise_kind=noise_kind,
+            batch_size=batch_size,
+            lr=lr,
+            eval_pass=eval_pass,
+            k=k,
+            resume=resume,
+        )
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
+            task = progress.add_task("preparing", total=None)
+
+            def on_stage(name: str) -> None:
+                progress.update(task, description=name)
+
+            def on_batch(epoch: int, batch: int) -> None:
+                if batch == 1:
+                    progress.update(
+                        task, description=f"epoch {epoch + 1}/{epochs}", completed=epoch
+                    )
+
+            progress.update(task, total=epochs)
+            result = run(cfg, on_batch=on_batch, on_stage=on_stage)
+            progress.update(task, completed=epochs, description="done")
+    except StratigraphyError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    out_console = Console()
+    for table in _summary_tables(result.summary):
+        out_console.print(table)
+    out_console.print(
+        f"Run written to [bold]{result.out}[/bold] in {result.summary['timings']['total_s']:.1f} s."
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,105 @@
+"""The dynamics store: one Parquet file per finished epoch, written atomically, read as N×E arrays.
+
+Each ``epoch_#####.parquet`` holds one row per training row: ``row`` (int32), ``loss``,
+``margin``, ``p_label``, ``el2n`` (float16; NaN where the row was not seen that epoch) and
+``pred`` (int32; -1 where unseen). Any Parquet reader (pandas, polars, DuckDB) opens them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+FLOAT_SIGNALS = ("loss", "margin", "p_label", "el2n")
+SIGNALS = (*FLOAT_SIGNALS, "pred")
+_EPOCH_FILE = re.compile(r"^epoch_(\d{5})\.parquet$")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary sibling, fsync, then rename: readers see the old file or the new one."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_table(path: Path, table: pa.Table, row_group_size: int | None = None) -> None:
+    """Write a Parquet table atomically (temporary file in the same directory, then rename)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(table, tmp, row_group_size=row_group_size, compression="zstd")
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class DynamicsStore:
+    """Per-epoch signals of ``n_rows`` training rows under ``directory``."""
+
+    def __init__(self, directory: str | Path, n_rows: int | None = None) -> None:
+        self.directory = Path(directory)
+        self.n_rows = n_rows
+
+    def path(self, epoch: int) -> Path:
+        return self.directory / f"epoch_{epoch:05d}.parquet"
+
+    def write_epoch(self, epoch: int, signals: Mapping[str, np.ndarray]) -> Path:
+        """Store one epoch's signals (arrays of length ``n_rows``) atomically."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        n = len(signals["loss"])
+        if self.n_rows is not None and n != self.n_rows:
+            raise ValueError(f"epoch {epoch} has {n} rows; the store holds {self.n_rows}.")
+        columns: dict[str, pa.Array] = {"row": pa.array(np.arange(n, dtype=np.int32))}
+        for name in FLOAT_SIGNALS:
+            columns[name] = pa.array(np.asarray(signals[name], dtype=np.float16))
+        columns["pred"] = pa.array(np.asarray(signals["pred"], dtype=np.int32))
+        path = self.path(epoch)
+        atomic_write_table(path, pa.table(columns))
+        return path
+
+    def finished_epochs(self) -> int:
+        """Number of consecutive finished epochs from epoch 0."""
+        if not self.directory.is_dir():
+            return 0
+        found = {
+            int(m.group(1)) for p in self.directory.iterdir() if (m := _EPOCH_FILE.match(p.name))
+        }
+        n = 0
+        while n in found:
+            n += 1
+        return n
+
+    def truncate(self, n_epochs: int) -> None:
+        """Delete epochs from ``n_epochs`` on (an unfinished tail left by a killed run)."""
+        if not self.directory.is_dir():
+            return
+        for p in self.directory.iterdir():
+            m = _EPOCH_FILE.match(p.name)
+            if (m and int(m.group(1)) >= n_epochs) or p.name.startswith("."):
+                p.unlink()
+
+    def read(self, signal: str, epochs: Sequence[int] | None = None) -> np.ndarray:
+        """One signal as an N×E array (float16 for float signals, int32 for ``pred``)."""
+        if signal not in SIGNALS:
+            raise KeyError(f"unknown signal {signal!r}; the store holds {SIGNALS}.")
+        ep = list(range(self.finished_epochs())) if epochs is None else list(epochs)
+        if not ep:
+            raise FileNotFoundError(f"{self.directory} holds no finished epoch.")
+        dtype = np.int32 if signal == "pred" else np.float16
+        first = pq.read_table(self.path(ep[0]), columns=[signal]).column(0).to_numpy()
+        out = np.empty((first.shape[0], len(ep)), dtype=dtype)
+        out[:, 0] = first
+        for j, e in enumerate(ep[1:], start=1):
+            out[:, j] = pq.read_table(self.path(e), columns=[signal]).column(0).to_numpy()
+        return out
+
+    def read_all(self) -> dict[str, np.ndarray]:
+        """Every signal as an N×E array."""
+        return {s: self.read(s) for s in SIGNALS}
