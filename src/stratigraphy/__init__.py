@@ -1,5 +1,6 @@
 """stratigraphy: what each example of a labelled dataset really is, from its learning dynamics."""
 
+from .analysis import Analysis, analyze
 from .data import LabelledData, load_digits_data, load_fashion_mnist, load_idx_dir, load_npz
 from .errors import (
     ConfigError,
@@ -21,6 +22,8 @@ from .store import DynamicsStore
 __version__ = "0.1.0"
 
 __all__ = [
+    "Analysis",
+    "analyze",
     "BUILTIN_SUITES",
     "ConfigError",
     "DataValidationError",

@@ -73,7 +73,7 @@ def knn_proba(
     n_suites: int,
     k: int = 20,
 ) -> np.ndarray:
-    """MAP-D's kNN: suite shares among each row's k nearest fitting probes (rows N×E, float16 ok)."""
+    """MAP-D's kNN: suite shares among each row's k nearest fitting probes (N×E, float16 ok)."""
     refs = np.nan_to_num(trajectories[probe_rows].astype(np.float32))
     self_index = np.full(trajectories.shape[0], -1, dtype=np.int64)
     self_index[probe_rows] = np.arange(probe_rows.size)

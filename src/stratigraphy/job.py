@@ -11,13 +11,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from .analysis import analyze
 from .data import LabelledData, load_source
 from .errors import ConfigError
-from .evaluation import detection_quality
-from .inference import MetadataInference, infer_metadata
-from .mislabel import choose_mislabel_score, mislabel_candidates, suggest_labels
+from .models import resolve_kind
 from .noise import NOISE_KINDS, plant_label_noise
-from .probes import BUILTIN_SUITES, ProbeConfig, ProbedData, auto_probe_size, build_probes
+from .probes import BUILTIN_SUITES, ProbeConfig, auto_probe_size, build_probes
 from .rundir import (
     EXAMPLES_PARQUET,
     PROBES_PARQUET,
@@ -27,7 +26,6 @@ from .rundir import (
     library_versions,
     write_json,
 )
-from .scores import compute_scores
 from .store import DynamicsStore, atomic_write_table
 from .training import TrainConfig, TrainResult, train_and_record
 
@@ -97,51 +95,6 @@ def _identity(cfg: RunConfig, data: LabelledData, noise_rate: float) -> dict[str
     }
 
 
-def _examples_table(
-    data: LabelledData,
-    given: np.ndarray,
-    probed: ProbedData,
-    inference: MetadataInference,
-    scores: dict[str, np.ndarray],
-    mislabel: np.ndarray,
-    suggested: np.ndarray,
-    truth: np.ndarray | None,
-) -> pa.Table:
-    """One row per original example; examples consumed as probe sources are ``unscored``."""
-    row = probed.example_row
-    scored = row >= 0
-    safe = np.where(scored, row, 0)
-
-    def per_example(a: np.ndarray, fill: Any = np.nan) -> np.ndarray:
-        return np.where(scored, a[safe], fill)
-
-    probe_suite = np.full(data.n, None, dtype=object)
-    src = probed.probes.column("source").to_numpy()
-    suite = np.asarray(probed.probes.column("suite").to_pylist(), dtype=object)
-    has_src = src >= 0
-    probe_suite[src[has_src]] = suite[has_src]
-    cols: dict[str, Any] = {
-        "index": np.arange(data.n, dtype=np.int64),
-        "label": given,
-        "label_name": np.asarray(data.class_names, dtype=object)[given].tolist(),
-        "row": row,
-        "probe_suite": probe_suite.tolist(),
-        "metadata": per_example(inference.metadata, UNSCORED).tolist(),
-        "confidence": per_example(inference.confidence).astype(np.float32),
-    }
-    for j, s in enumerate(inference.suites):
-        cols[f"p_{s}"] = per_example(inference.proba[:, j]).astype(np.float32)
-    cols["typicality"] = probed.typicality.score
-    for name, v in scores.items():
-        cols[name] = per_example(v).astype(np.float32)
-    cols["mislabel_score"] = per_example(mislabel).astype(np.float32)
-    cols["suggested_label"] = per_example(suggested, -1).astype(np.int64)
-    if truth is not None:
-        cols["planted_error"] = truth
-        cols["true_label"] = data.y
-    return pa.table(cols)
-
-
 def run(
     cfg: RunConfig,
     data: LabelledData | None = None,
@@ -158,6 +111,11 @@ def run(
     data = data if data is not None else load_source(cfg.source, cfg.data_dir)
     noise_rate = cfg.effective_noise_rate()
     out = Path(cfg.out)
+    resolve_kind(cfg.model, tuple(data.X.shape[1:]))
+    probe_cfg = ProbeConfig(
+        suites=tuple(cfg.probes), size=cfg.probe_size, user_suites=cfg.user_suites, seed=cfg.seed
+    )
+    probe_cfg.validate()
     check_run_dir(out, _identity(cfg, data, noise_rate), cfg.resume)
 
     truth: np.ndarray | None = None
@@ -168,9 +126,6 @@ def run(
         )
     stage("building probe suites")
     t0 = time.perf_counter()
-    probe_cfg = ProbeConfig(
-        suites=tuple(cfg.probes), size=cfg.probe_size, user_suites=cfg.user_suites, seed=cfg.seed
-    )
     probed = build_probes(data.X, given, data.n_classes, probe_cfg)
     t_probes = time.perf_counter() - t0
 
@@ -218,61 +173,20 @@ def run(
     t0 = time.perf_counter()
     store_dir = out / "dynamics" / ("eval" if cfg.eval_pass else "")
     signals = DynamicsStore(store_dir).read_all()
-    scores = compute_scores(signals, probed.y)
-    probe_rows = probed.probe_rows
-    suite_names = np.asarray(probed.probes.column("suite").to_pylist())
-    inference = infer_metadata(
+    analysis = analyze(
         signals,
-        probed.y,
-        probe_rows,
-        probed.suite_ids(),
-        probed.is_fit(),
-        probed.suites,
+        probed,
+        data.class_names,
+        truth,
+        data.y if truth is not None else None,
         k=cfg.k,
         seed=cfg.seed,
     )
-    p_mis = {}
-    if "mislabeled" in probed.suites:
-        j = probed.suites.index("mislabeled")
-        p_mis = {m: p[:, j] for m, p in inference.proba_by_method.items()}
-    candidates = mislabel_candidates(scores, p_mis)
-    chosen, candidate_ap = choose_mislabel_score(
-        candidates, probe_rows, suite_names, ~probed.is_fit()
-    )
-    mislabel = candidates[chosen]
-    flagged = inference.metadata == "mislabeled"
-    suggested = suggest_labels(probed.y, signals["pred"], flagged, data.n_classes)
     t_infer = time.perf_counter() - t0
-
-    examples = _examples_table(data, given, probed, inference, scores, mislabel, suggested, truth)
-    atomic_write_table(out / EXAMPLES_PARQUET, examples, row_group_size=1_000_000)
-
-    meta = np.asarray(examples.column("metadata").to_pylist())
-    kinds, counts = np.unique(meta, return_counts=True)
-    summary: dict[str, Any] = {
-        "n_examples": data.n,
-        "n_scored": int((probed.example_row >= 0).sum()),
-        "counts": {str(k): int(c) for k, c in zip(kinds, counts, strict=True)},
-        "inference": {
-            "method": inference.method,
-            "suites": probed.suites,
-            "heldout": {m: r.to_dict() for m, r in inference.heldout.items()},
-        },
-        "mislabel_score": {"chosen": chosen, "heldout_ap": candidate_ap},
-    }
-    if truth is not None:
-        scored = probed.example_row >= 0
-        t = truth[scored]
-        quality = {"mislabel_score": detection_quality(mislabel[probed.example_row[scored]], t)}
-        for name, v in candidates.items():
-            quality[name] = detection_quality(v[probed.example_row[scored]], t)
-        summary["detection"] = {
-            "planted": int(truth.sum()),
-            "planted_scored": int(t.sum()),
-            "noise_rate": noise_rate,
-            "noise_kind": cfg.noise_kind,
-            "scores": quality,
-        }
+    atomic_write_table(out / EXAMPLES_PARQUET, analysis.examples, row_group_size=1_000_000)
+    summary = analysis.summary
+    if "detection" in summary:
+        summary["detection"].update(noise_rate=noise_rate, noise_kind=cfg.noise_kind)
     timings = {
         "probes_s": t_probes,
         "training_s": t_train,
@@ -286,4 +200,4 @@ def run(
     write_json(out / SUMMARY_JSON, summary)
     run_info.update({"status": "complete", "timings": timings})
     write_json(out / RUN_JSON, run_info)
-    return RunResult(out, summary, examples)
+    return RunResult(out, summary, analysis.examples)

@@ -1,4 +1,4 @@
-"""Chunked exact k-nearest-neighbour search and vote shares, never materialising a Q×R matrix whole."""
+"""Chunked exact k-nearest-neighbour search and vote shares; no Q×R matrix is ever whole."""
 
 from __future__ import annotations
 

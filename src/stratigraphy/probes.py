@@ -62,7 +62,8 @@ class ProbedData:
     ``X``/``y`` are the training rows: kept real examples in their original order, then the
     appended probe copies. ``origin[row]`` is the original example a row came from (-1 for
     synthetic inputs); ``example_row[i]`` is the training row of original example i (-1 when it
-    was consumed as the source of a transformed probe). ``probes`` has one row per probe.
+    was consumed as the source of a transformed probe); ``source_labels`` are the original
+    examples' labels. ``probes`` has one row per probe.
     """
 
     X: np.ndarray
@@ -72,6 +73,7 @@ class ProbedData:
     probes: pa.Table
     suites: list[str]
     typicality: Typicality
+    source_labels: np.ndarray
 
     @property
     def probe_rows(self) -> np.ndarray:
@@ -149,9 +151,10 @@ def build_probes(
             chosen[suite] = _take(rng, clean_pool, size, suite)
             clean_pool = np.setdiff1d(clean_pool, chosen[suite])
 
-    consumed = np.concatenate([chosen[s] for s in CONSUMING_SUITES if s in chosen] or [[]])
     keep = np.ones(n, dtype=bool)
-    keep[consumed.astype(np.int64)] = False
+    for suite in CONSUMING_SUITES:
+        if suite in chosen:
+            keep[chosen[suite]] = False
     kept = np.flatnonzero(keep)
     example_row = np.full(n, -1, dtype=np.int64)
     example_row[kept] = np.arange(kept.size)
@@ -235,4 +238,5 @@ def build_probes(
         probes=table,
         suites=suite_names,
         typicality=typ,
+        source_labels=np.asarray(y, dtype=np.int64),
     )

@@ -24,7 +24,8 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 def read_json(path: Path) -> dict[str, Any]:
     with open(path) as fh:
-        return json.load(fh)  # type: ignore[no-any-return]
+        payload: dict[str, Any] = json.load(fh)
+    return payload
 
 
 def library_versions() -> dict[str, str]:

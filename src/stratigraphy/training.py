@@ -97,10 +97,11 @@ def train_and_record(
         nesterov=True,
     )
     n = X.shape[0]
-    store = DynamicsStore(run_dir / "dynamics", n) if (record and run_dir) else None
-    eval_store = (
-        DynamicsStore(run_dir / "dynamics" / "eval", n) if (store and config.eval_pass) else None
-    )
+    store = eval_store = None
+    if record and run_dir is not None:
+        store = DynamicsStore(run_dir / "dynamics", n)
+        if config.eval_pass:
+            eval_store = DynamicsStore(run_dir / "dynamics" / "eval", n)
     ckpt = run_dir / "checkpoint.pt" if run_dir else None
     start = 0
     if resume and ckpt is not None and ckpt.is_file():

@@ -22,7 +22,7 @@ MAX_DIMS = 64
 @dataclass
 class Typicality:
     """Per-example proxy: ``consistency`` (neighbour label agreement), ``agrees`` (label is the
-    neighbours' plurality), ``distance`` (mean distance to the neighbours) and ``score`` in [0, 1]."""
+    neighbours' plurality), ``distance`` (mean distance to them) and ``score`` in [0, 1]."""
 
     consistency: np.ndarray
     agrees: np.ndarray

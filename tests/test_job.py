@@ -1,0 +1,140 @@
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from stratigraphy import (
+    DataValidationError,
+    LabelledData,
+    ProbeBudgetError,
+    RunConfig,
+    RunDirectoryError,
+    run,
+)
+from stratigraphy.store import DynamicsStore
+
+from .conftest import blobs
+
+
+def test_run_directory_holds_the_contracted_files(digits_run, digits):
+    out = digits_run.out
+    for name in ("run.json", "probes.parquet", "examples.parquet", "summary.json", "dynamics"):
+        assert (out / name).exists(), name
+    ex = pq.read_table(out / "examples.parquet").to_pandas()
+    assert len(ex) == digits.n and (ex["index"] == np.arange(digits.n)).all()
+    expected = {
+        "index",
+        "label",
+        "metadata",
+        "confidence",
+        "mislabel_score",
+        "suggested_label",
+        "mean_loss",
+        "variability",
+        "correctness",
+        "aum",
+        "forgetting",
+        "el2n",
+        "first_learned",
+        "planted_error",
+        "true_label",
+    }
+    assert expected <= set(ex.columns)
+    suites = json.loads((out / "summary.json").read_text())["inference"]["suites"]
+    assert {f"p_{s}" for s in suites} <= set(ex.columns)
+    scored = ex[ex.metadata != "unscored"]
+    np.testing.assert_allclose(scored[[f"p_{s}" for s in suites]].sum(axis=1), 1.0, atol=1e-5)
+    assert (ex.metadata == "unscored").sum() == (ex.row < 0).sum()
+    store = DynamicsStore(out / "dynamics")
+    assert store.read("loss").shape == (
+        json.loads((out / "run.json").read_text())["training_rows"],
+        12,
+    )
+
+
+def test_planted_errors_rise_to_the_top(digits_run):
+    det = digits_run.summary["detection"]
+    assert det["planted"] == 180
+    assert det["scores"]["mislabel_score"]["auroc"] > 0.95
+    assert det["scores"]["mislabel_score"]["precision_at_k"] > 0.8
+    ex = digits_run.examples.to_pandas()
+    flagged = ex[(ex.metadata == "mislabeled") & ex.planted_error]
+    # The suggested label of a caught error is mostly its true label.
+    assert (flagged.suggested_label == flagged.true_label).mean() > 0.8
+
+
+def test_summary_reports_heldout_accuracy_and_confusion(digits_run):
+    inf = digits_run.summary["inference"]
+    assert inf["method"] in inf["heldout"]
+    rep = inf["heldout"][inf["method"]]
+    cm = np.array(rep["confusion"])
+    assert cm.shape == (len(inf["suites"]),) * 2 and cm.sum() > 0
+    assert rep["per_suite"]["mislabeled"] > 0.8
+    assert (
+        digits_run.summary["mislabel_score"]["chosen"] in digits_run.summary["detection"]["scores"]
+    )
+
+
+def test_same_seed_gives_identical_examples_parquet(tmp_path):
+    X, y = blobs(500, seed=1)
+    data = LabelledData(X, y)
+    a = run(
+        RunConfig(out=tmp_path / "a", epochs=4, seed=3, probe_size=12, noise_rate=0.1), data=data
+    )
+    b = run(
+        RunConfig(out=tmp_path / "b", epochs=4, seed=3, probe_size=12, noise_rate=0.1), data=data
+    )
+    assert (a.out / "examples.parquet").read_bytes() == (b.out / "examples.parquet").read_bytes()
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
+    X, y = blobs(500, seed=2)
+    data = LabelledData(X, y)
+
+    def cfg(out, resume=False):
+        return RunConfig(out=out, epochs=6, seed=5, probe_size=12, noise_rate=0.1, resume=resume)
+
+    full = run(cfg(tmp_path / "full"), data=data)
+
+    def kill_at_epoch_3(epoch, batch):
+        if epoch == 3 and batch == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run(cfg(tmp_path / "killed"), data=data, on_batch=kill_at_epoch_3)
+    assert DynamicsStore(tmp_path / "killed" / "dynamics").finished_epochs() == 3
+    with pytest.raises(RunDirectoryError, match="--resume"):
+        run(cfg(tmp_path / "killed"), data=data)
+    resumed = run(cfg(tmp_path / "killed", resume=True), data=data)
+    assert resumed.summary["timings"]["resumed_from_epoch"] == 3
+    assert (tmp_path / "killed" / "examples.parquet").read_bytes() == (
+        full.out / "examples.parquet"
+    ).read_bytes()
+
+
+def test_a_directory_holding_a_different_run_is_refused_before_writing(tmp_path, digits_run):
+    before = {p.name: p.stat().st_mtime for p in digits_run.out.iterdir()}
+    with pytest.raises(RunDirectoryError, match="different run"):
+        run(RunConfig(out=digits_run.out, epochs=5, seed=1, resume=True))
+    assert before == {p.name: p.stat().st_mtime for p in digits_run.out.iterdir()}
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "notes.txt").write_text("mine")
+    with pytest.raises(RunDirectoryError, match="not a stratigraphy run"):
+        run(RunConfig(out=tmp_path / "junk", epochs=3))
+
+
+def test_bad_data_and_tiny_data_fail_before_anything_is_written(tmp_path):
+    X, y = blobs(60)
+    with pytest.raises(ProbeBudgetError):
+        run(RunConfig(out=tmp_path / "tiny", epochs=3), data=LabelledData(X, y))
+    assert not (tmp_path / "tiny").exists()
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, X=np.full((50, 3), np.nan), y=np.zeros(50, dtype=int))
+    with pytest.raises(DataValidationError, match="NaN"):
+        run(RunConfig(out=tmp_path / "bad", source=str(bad), epochs=3))
+    assert not (tmp_path / "bad").exists()

@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+
+from stratigraphy import ConfigError, ProbeBudgetError, ProbeConfig, build_probes
+
+from .conftest import blobs
+
+
+@pytest.fixture(scope="module")
+def probed():
+    X, y = blobs(600, seed=2)
+    return X, y, build_probes(X, y, 4, ProbeConfig(size=20, seed=0))
+
+
+def test_bookkeeping_maps_every_row_back(probed):
+    X, y, p = probed
+    table = p.probes.to_pydict()
+    suites = np.array(table["suite"])
+    assert {s: int((suites == s).sum()) for s in p.suites} == dict.fromkeys(p.suites, 20)
+    consumed = p.example_row < 0
+    assert consumed.sum() == 40  # mislabeled and corrupted sources leave the training data
+    kept = np.flatnonzero(~consumed)
+    np.testing.assert_array_equal(p.X[p.example_row[kept]], X[kept])
+    np.testing.assert_array_equal(p.origin[p.example_row[kept]], kept)
+    assert p.X.shape[0] == 600 - 40 + 60  # three appended suites of 20
+
+
+def test_each_suite_carries_its_metadata(probed):
+    X, y, p = probed
+    t = p.probes.to_pydict()
+    rows, suites, src = np.array(t["row"]), np.array(t["suite"]), np.array(t["source"])
+    mis = suites == "mislabeled"
+    assert np.all(p.y[rows[mis]] != y[src[mis]])
+    np.testing.assert_array_equal(p.X[rows[mis]], X[src[mis]])
+    cor = suites == "corrupted"
+    np.testing.assert_array_equal(p.y[rows[cor]], y[src[cor]])
+    assert not np.allclose(p.X[rows[cor]], X[src[cor]])
+    assert np.all(src[suites == "random_input"] == -1)
+    inplace = np.isin(suites, ["typical", "atypical"])
+    np.testing.assert_array_equal(rows[inplace], p.example_row[src[inplace]])
+    typ = p.typicality.score
+    assert typ[src[suites == "typical"]].min() > typ[src[suites == "atypical"]].max()
+
+
+def test_fitting_and_heldout_split_every_suite_in_half(probed):
+    _, _, p = probed
+    t = p.probes.to_pydict()
+    for s in p.suites:
+        roles = [r for r, su in zip(t["role"], t["suite"], strict=True) if su == s]
+        assert roles.count("fit") == roles.count("heldout") == 10
+
+
+def test_transformed_probes_avoid_examples_with_doubtful_labels():
+    X, y = blobs(800, seed=5)
+    y = y.copy()
+    y[:40] = (y[:40] + 1) % 4  # wrong labels the proxy can see
+    p = build_probes(X, y, 4, ProbeConfig(size=20, seed=1))
+    t = p.probes.to_pydict()
+    src = np.array(t["source"])[np.isin(t["suite"], ["mislabeled", "corrupted"])]
+    assert not np.isin(src, np.arange(40)).any()
+
+
+def test_user_suites_stay_in_place():
+    X, y = blobs(400)
+    p = build_probes(X, y, 4, ProbeConfig(size=10, user_suites={"minority": np.arange(12)}))
+    t = p.probes.to_pydict()
+    mine = [s for s, su in zip(t["source"], t["suite"], strict=True) if su == "minority"]
+    assert sorted(mine) == list(range(12)) and "minority" in p.suites
+    assert np.all(p.example_row[:12] >= 0)
+
+
+def test_too_few_examples_for_the_probes_is_explained():
+    X, y = blobs(100)
+    with pytest.raises(ProbeBudgetError, match="probe-size"):
+        build_probes(X, y, 4, ProbeConfig(size=30))
+
+
+def test_bad_suite_configuration():
+    X, y = blobs(100)
+    with pytest.raises(ConfigError, match="Unknown probe suite"):
+        build_probes(X, y, 4, ProbeConfig(suites=("typical", "weird")))
+    with pytest.raises(ConfigError, match="at least two"):
+        build_probes(X, y, 4, ProbeConfig(suites=("typical",)))
+    with pytest.raises(ConfigError, match="indices"):
+        build_probes(X, y, 4, ProbeConfig(size=5, user_suites={"g": np.array([1000, 1001])}))
+
+
+def test_same_seed_same_probes():
+    X, y = blobs(300)
+    a = build_probes(X, y, 4, ProbeConfig(size=10, seed=4))
+    b = build_probes(X, y, 4, ProbeConfig(size=10, seed=4))
+    assert a.probes.equals(b.probes) and np.array_equal(a.X, b.X)

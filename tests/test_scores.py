@@ -1,0 +1,42 @@
+import numpy as np
+
+from stratigraphy import compute_scores, detection_quality
+from stratigraphy.scores import first_learned_epoch, forgetting_events
+
+
+def test_forgetting_counts_correct_to_incorrect_and_never_learned_gets_the_maximum():
+    correct = np.array(
+        [
+            [1, 0, 1, 0, 1],  # two forgetting events
+            [0, 0, 1, 1, 1],  # learned, never forgotten
+            [0, 0, 0, 0, 0],  # never learned
+        ],
+        dtype=bool,
+    )
+    np.testing.assert_array_equal(forgetting_events(correct), [2, 0, 5])
+    np.testing.assert_array_equal(first_learned_epoch(correct), [4, 2, 5])
+
+
+def test_cartography_aum_and_el2n_from_signals():
+    p = np.array([[0.2, 0.4, 0.6], [0.9, 0.9, 0.9]], dtype=np.float16)
+    signals = {
+        "loss": -np.log(p.astype(np.float32)).astype(np.float16),
+        "p_label": p,
+        "margin": np.array([[-1.0, 0.0, 1.0], [3.0, 3.0, 3.0]], dtype=np.float16),
+        "el2n": np.array([[0.9, 0.5, 0.1], [0.1, 0.1, 0.1]], dtype=np.float16),
+        "pred": np.array([[1, 0, 0], [1, 1, 1]], dtype=np.int32),
+    }
+    s = compute_scores(signals, np.array([0, 1]), el2n_epoch=0)
+    np.testing.assert_allclose(s["confidence"], [0.4, 0.9], atol=1e-3)
+    np.testing.assert_allclose(s["variability"], [np.std([0.2, 0.4, 0.6]), 0.0], atol=1e-3)
+    np.testing.assert_allclose(s["correctness"], [2 / 3, 1.0])
+    np.testing.assert_allclose(s["aum"], [0.0, 3.0])
+    np.testing.assert_allclose(s["el2n"], [0.9, 0.1], atol=1e-3)
+
+
+def test_detection_quality_of_a_perfect_and_a_reversed_score():
+    truth = np.array([0, 0, 1, 1, 0], dtype=bool)
+    good = detection_quality(np.array([0.1, 0.2, 0.9, 0.8, 0.3]), truth)
+    assert good["auroc"] == 1.0 and good["ap"] == 1.0 and good["precision_at_k"] == 1.0
+    bad = detection_quality(np.array([0.9, 0.8, 0.1, 0.2, 0.7]), truth, k=1)
+    assert bad["auroc"] == 0.0 and bad["precision_at_k"] == 0.0 and bad["recall_at_k"] == 0.0
