@@ -37,7 +37,7 @@ def synthetic(n: int, epochs: int, seed: int = 0) -> dict[str, np.ndarray]:
     loss = np.empty((n, epochs), dtype=np.float16)
     for lo in range(0, n, 100_000):
         k = kind[lo : lo + 100_000]
-        noise = rng.standard_normal((k.size, epochs), dtype=np.float32) * 0.15
+        noise = rng.standard_normal((k.size, epochs), dtype=np.float32) * 0.6
         loss[lo : lo + 100_000] = np.clip(shapes[k] + noise, 0, None)
     p = np.exp(-loss.astype(np.float32)).astype(np.float16)
     return {

@@ -55,13 +55,14 @@ def test_a_gap_ends_the_finished_epochs(tmp_path):
     assert store.finished_epochs() == 1
 
 
-def test_recorder_in_a_plain_dataloader_loop_puts_each_value_at_its_index():
+@pytest.mark.parametrize("defer_bytes", [0, 2**20], ids=["per-batch", "deferred"])
+def test_recorder_in_a_plain_dataloader_loop_puts_each_value_at_its_index(defer_bytes):
     torch.manual_seed(0)
     X = torch.randn(50, 3)
     y = torch.randint(0, 2, (50,))
     model = torch.nn.Linear(3, 2)
     loader = DataLoader(IndexedDataset(TensorDataset(X, y)), batch_size=8, shuffle=True)
-    rec = DynamicsRecorder(50)
+    rec = DynamicsRecorder(50, defer_bytes=defer_bytes)
     for _ in range(2):
         for xb, yb, idx in loader:
             rec.update(idx, model(xb), yb)
@@ -74,13 +75,16 @@ def test_recorder_in_a_plain_dataloader_loop_puts_each_value_at_its_index():
     )
 
 
-def test_unseen_rows_stay_missing_and_bad_indices_are_refused(tmp_path):
-    rec = DynamicsRecorder(4, tmp_path)
+@pytest.mark.parametrize("defer_bytes", [0, 2**20], ids=["per-batch", "deferred"])
+def test_unseen_rows_stay_missing_and_bad_indices_are_refused(tmp_path, defer_bytes):
+    rec = DynamicsRecorder(4, tmp_path, defer_bytes=defer_bytes)
     rec.update(torch.tensor([0, 2]), torch.randn(2, 3), torch.tensor([1, 1]))
     out = rec.end_epoch()
     assert np.isnan(out["loss"][[1, 3]]).all() and (out["pred"][[1, 3]] == -1).all()
     with pytest.raises(IndexError, match="out of range"):
         rec.update(torch.tensor([4]), torch.randn(1, 3), torch.tensor([0]))
+    with pytest.raises(IndexError, match="out of range"):
+        rec.update(torch.tensor([-1]), torch.randn(1, 3), torch.tensor([0]))
     with pytest.raises(RuntimeError):
         DynamicsRecorder(2).end_epoch()
 

@@ -85,19 +85,32 @@ def knn_proba(
 
 
 def classifier_proba(
-    features: np.ndarray, probe_rows: np.ndarray, probe_suite: np.ndarray, n_suites: int, seed: int
+    signals: dict[str, np.ndarray],
+    labels: np.ndarray,
+    probe_rows: np.ndarray,
+    probe_suite: np.ndarray,
+    n_suites: int,
+    seed: int,
 ) -> np.ndarray:
-    """Probabilities from a classifier fitted on the fitting probes' features (chunked predict)."""
+    """Probabilities from a classifier fitted on the fitting probes' trajectory features; features
+    are built and scored one chunk of rows at a time, so memory stays bounded."""
+
+    def features(rows: np.ndarray | slice) -> np.ndarray:
+        correct = signals["pred"][rows] == labels[rows][:, None]
+        return trajectory_features(
+            signals["loss"][rows], signals["margin"][rows], signals["p_label"][rows], correct
+        )
+
     model = make_pipeline(
         StandardScaler(), LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
     )
-    model.fit(features[probe_rows], probe_suite)
-    out = np.zeros((features.shape[0], n_suites), dtype=np.float32)
+    model.fit(features(probe_rows), probe_suite)
+    n = labels.shape[0]
+    out = np.zeros((n, n_suites), dtype=np.float32)
     cols = model.classes_
-    for start in range(0, features.shape[0], PREDICT_CHUNK):
-        out[start : start + PREDICT_CHUNK, cols] = model.predict_proba(
-            features[start : start + PREDICT_CHUNK]
-        )
+    for start in range(0, n, PREDICT_CHUNK):
+        chunk = slice(start, min(start + PREDICT_CHUNK, n))
+        out[chunk, cols] = model.predict_proba(features(chunk))
     return out
 
 
@@ -120,9 +133,9 @@ def infer_metadata(
     if "knn" in methods:
         result["knn"] = knn_proba(signals["loss"], fit_rows, fit_suite, n_suites, k)
     if "classifier" in methods:
-        correct = signals["pred"] == labels[:, None]
-        feats = trajectory_features(signals["loss"], signals["margin"], signals["p_label"], correct)
-        result["classifier"] = classifier_proba(feats, fit_rows, fit_suite, n_suites, seed)
+        result["classifier"] = classifier_proba(
+            signals, labels, fit_rows, fit_suite, n_suites, seed
+        )
     reports = {m: _report(suites, held_suite, p[held_rows]) for m, p in result.items()}
     best = max(reports, key=lambda m: (reports[m].accuracy, m == "knn"))
     return MetadataInference(suites, result[best], best, reports, result)

@@ -61,26 +61,37 @@ class DynamicsRecorder:
     """Collects one value per example per epoch of each signal; see the module docstring.
 
     ``store`` is a directory (or :class:`DynamicsStore`) that receives each finished epoch; with
-    ``None`` the epochs stay in memory, available from :meth:`arrays`.
+    ``None`` the epochs stay in memory, available from :meth:`arrays`. While an epoch's logits fit
+    in ``defer_bytes``, a batch costs one copy of its logits into a buffer and the signals are
+    computed for all examples at once when the epoch ends; above it they are computed per batch.
     """
 
     def __init__(
-        self, n_examples: int, store: DynamicsStore | str | Path | None = None, start_epoch: int = 0
+        self,
+        n_examples: int,
+        store: DynamicsStore | str | Path | None = None,
+        start_epoch: int = 0,
+        defer_bytes: int = 512 * 2**20,
     ) -> None:
         if n_examples <= 0:
             raise ValueError("n_examples must be positive.")
         self.n_examples = n_examples
         self.store = DynamicsStore(store, n_examples) if isinstance(store, str | Path) else store
         self.epoch = start_epoch
+        self.defer_bytes = defer_bytes
         self._buffers: dict[str, torch.Tensor] | None = None
         self._memory: list[dict[str, np.ndarray]] = []
 
-    def _allocate(self, device: torch.device) -> dict[str, torch.Tensor]:
-        bufs = {
-            name: torch.full((self.n_examples,), float("nan"), device=device)
-            for name in FLOAT_SIGNALS
-        }
-        bufs["pred"] = torch.full((self.n_examples,), -1, dtype=torch.int32, device=device)
+    def _allocate(self, logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        device, n = logits.device, self.n_examples
+        bufs = {"loss": torch.full((n,), float("nan"), device=device)}
+        if n * logits.shape[1] * 4 <= self.defer_bytes:
+            bufs["logits"] = torch.zeros((n, logits.shape[1]), device=device)
+            bufs["labels"] = torch.full((n,), -1, dtype=torch.long, device=device)
+            return bufs
+        for name in FLOAT_SIGNALS[1:]:
+            bufs[name] = torch.full((n,), float("nan"), device=device)
+        bufs["pred"] = torch.full((n,), -1, dtype=torch.int32, device=device)
         return bufs
 
     def update(
@@ -91,23 +102,48 @@ class DynamicsRecorder:
         loss: torch.Tensor | None = None,
     ) -> None:
         """Record a batch: its example ``indices``, ``logits`` (B×C), ``labels`` and optionally the
-        per-example ``loss`` already computed (``reduction='none'``) to save recomputing it."""
+        per-example ``loss`` already computed (``reduction='none'``), kept as the loss signal."""
         if self._buffers is None:
-            self._buffers = self._allocate(logits.device)
-        idx = indices.to(self._buffers["loss"].device, torch.long)
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.n_examples):
-            raise IndexError(
-                f"example index out of range 0..{self.n_examples - 1}; wrap the dataset in "
-                "IndexedDataset and pass the batch's indices."
-            )
-        for name, value in signals_from_logits(logits, labels, loss).items():
-            self._buffers[name].index_copy_(0, idx, value.to(self._buffers[name].dtype))
+            self._buffers = self._allocate(logits)
+        bufs = self._buffers
+        idx = indices.to(bufs["loss"].device, torch.long)
+        try:
+            with torch.no_grad():
+                if "logits" in bufs:
+                    bufs["logits"].index_copy_(0, idx, logits.detach().float())
+                    bufs["labels"].index_copy_(0, idx, labels.detach().long())
+                    if loss is not None:
+                        bufs["loss"].index_copy_(0, idx, loss.detach().float())
+                    return
+                for name, value in signals_from_logits(logits, labels, loss).items():
+                    bufs[name].index_copy_(0, idx, value.to(bufs[name].dtype))
+        except (IndexError, RuntimeError) as exc:
+            if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.n_examples):
+                raise IndexError(
+                    f"example index out of range 0..{self.n_examples - 1}; wrap the dataset in "
+                    "IndexedDataset and pass the batch's indices."
+                ) from exc
+            raise
+
+    def _finish(self, bufs: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        if "logits" not in bufs:
+            return {name: buf.cpu().numpy() for name, buf in bufs.items()}
+        seen = torch.nonzero(bufs["labels"] >= 0).squeeze(1)
+        sig = signals_from_logits(bufs["logits"][seen], bufs["labels"][seen])
+        given = bufs["loss"][seen]
+        sig["loss"] = torch.where(torch.isnan(given), sig["loss"], given)
+        out = {}
+        for name, value in sig.items():
+            fill = -1 if name == "pred" else float("nan")
+            full = torch.full((self.n_examples,), fill, dtype=value.dtype, device=value.device)
+            out[name] = full.index_copy_(0, seen, value).cpu().numpy()
+        return out
 
     def end_epoch(self) -> dict[str, np.ndarray]:
         """Close the epoch: hand its signals to the store (or memory) and reset the buffers."""
         if self._buffers is None:
             raise RuntimeError("end_epoch() called before any update() in this epoch.")
-        out = {name: buf.cpu().numpy() for name, buf in self._buffers.items()}
+        out = self._finish(self._buffers)
         if self.store is not None:
             self.store.write_epoch(self.epoch, out)
         else:
