@@ -138,3 +138,15 @@ def test_bad_data_and_tiny_data_fail_before_anything_is_written(tmp_path):
     with pytest.raises(DataValidationError, match="NaN"):
         run(RunConfig(out=tmp_path / "bad", source=str(bad), epochs=3))
     assert not (tmp_path / "bad").exists()
+
+
+def test_eval_pass_records_its_own_dynamics_and_reports_its_cost(tmp_path):
+    X, y = blobs(400, seed=4)
+    res = run(
+        RunConfig(out=tmp_path / "ev", epochs=3, probe_size=10, noise_rate=0.1, eval_pass=True),
+        data=LabelledData(X, y),
+    )
+    assert DynamicsStore(tmp_path / "ev" / "dynamics" / "eval").finished_epochs() == 3
+    assert DynamicsStore(tmp_path / "ev" / "dynamics").finished_epochs() == 3
+    assert len(res.summary["timings"]["eval_pass_s"]) == 3
+    assert res.summary["detection"]["scores"]["mislabel_score"]["auroc"] > 0.5
