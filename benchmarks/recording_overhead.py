@@ -12,11 +12,10 @@ import tempfile
 import time
 
 import torch
-import torch.nn.functional as F
 
 from stratigraphy import DynamicsRecorder, load_fashion_mnist
 from stratigraphy.models import make_model
-from stratigraphy.training import epoch_generator
+from stratigraphy.training import train_epoch
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--pairs", type=int, default=4)
@@ -34,20 +33,9 @@ recorder = DynamicsRecorder(n, store_dir)
 
 
 def epoch(e: int, record: bool) -> float:
+    """One epoch of the library's own loop; the recorded one includes the epoch's Parquet write."""
     t0 = time.perf_counter()
-    perm = torch.randperm(n, generator=epoch_generator(0, e))
-    for lo in range(0, n, a.batch_size):
-        idx = perm[lo : lo + a.batch_size]
-        xb, yb = X[idx], y[idx]
-        logits = model(xb)
-        loss = F.cross_entropy(logits, yb, reduction="none")
-        opt.zero_grad(set_to_none=True)
-        loss.mean().backward()
-        opt.step()
-        if record:
-            recorder.update(idx, logits, yb, loss)
-    if record:
-        recorder.end_epoch()  # includes the atomic Parquet write of the epoch
+    train_epoch(model, opt, X, y, a.batch_size, 0, e, recorder if record else None)
     return time.perf_counter() - t0
 
 

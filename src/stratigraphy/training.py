@@ -58,6 +58,37 @@ def _save_checkpoint(path: Path, epoch: int, model: nn.Module, opt: torch.optim.
     os.replace(tmp, path)
 
 
+def train_epoch(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    recorder: DynamicsRecorder | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> None:
+    """One seeded pass of SGD over (X, y); the recorder, when given, sees every batch and closes
+    the epoch."""
+    n = X.shape[0]
+    perm = torch.randperm(n, generator=epoch_generator(seed, epoch))
+    for b, lo in enumerate(range(0, n, batch_size)):
+        idx = perm[lo : lo + batch_size]
+        xb, yb = X[idx], y[idx]
+        logits = model(xb)
+        loss = F.cross_entropy(logits, yb, reduction="none")
+        opt.zero_grad(set_to_none=True)
+        loss.mean().backward()
+        opt.step()
+        if recorder is not None:
+            recorder.update(idx, logits, yb, loss)
+        if on_batch is not None:
+            on_batch(epoch, b + 1)
+    if recorder is not None:
+        recorder.end_epoch()
+
+
 @torch.no_grad()
 def evaluation_pass(
     model: nn.Module, X: torch.Tensor, y: torch.Tensor, rec: DynamicsRecorder
@@ -127,21 +158,7 @@ def train_and_record(
         for group in opt.param_groups:
             group["lr"] = cosine_lr(config.lr, epoch, config.epochs)
         t0 = time.perf_counter()
-        perm = torch.randperm(n, generator=epoch_generator(config.seed, epoch))
-        for b, lo in enumerate(range(0, n, config.batch_size)):
-            idx = perm[lo : lo + config.batch_size]
-            xb, yb = Xt[idx], yt[idx]
-            logits = model(xb)
-            loss_vec = F.cross_entropy(logits, yb, reduction="none")
-            opt.zero_grad(set_to_none=True)
-            loss_vec.mean().backward()
-            opt.step()
-            if rec is not None:
-                rec.update(idx, logits, yb, loss_vec)
-            if on_batch is not None:
-                on_batch(epoch, b + 1)
-        if rec is not None:
-            rec.end_epoch()
+        train_epoch(model, opt, Xt, yt, config.batch_size, config.seed, epoch, rec, on_batch)
         result.epoch_seconds.append(time.perf_counter() - t0)
         if eval_rec is not None:
             t1 = time.perf_counter()
