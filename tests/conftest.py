@@ -35,3 +35,42 @@ def blobs(n: int = 400, d: int = 6, classes: int = 4, seed: int = 0):
 
 def read_bytes(path: Path) -> bytes:
     return Path(path).read_bytes()
+
+
+@pytest.fixture()
+def run_copy(tmp_path, digits_run):
+    """A private copy of the digits run, so review tests start from an empty log."""
+    import shutil
+
+    dst = tmp_path / "run"
+    shutil.copytree(digits_run.out, dst, ignore=shutil.ignore_patterns("review.sqlite*"))
+    return dst
+
+
+@pytest.fixture()
+def live_server(run_copy):
+    """The review app served by uvicorn on a free loopback port, in a background thread."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from stratigraphy.review_app import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(run_copy), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("review server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", run_copy
+    server.should_exit = True
+    thread.join(timeout=10)

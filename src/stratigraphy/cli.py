@@ -14,6 +14,9 @@ from rich.table import Table
 from .errors import ConfigError, StratigraphyError
 from .job import RunConfig, run
 from .probes import BUILTIN_SUITES
+from .report import write_report
+from .review_log import REVIEW_DB, ReviewLog
+from .runview import RunView
 
 app = typer.Typer(
     add_completion=False,
@@ -169,6 +172,55 @@ def run_cmd(
     out_console.print(
         f"Run written to [bold]{result.out}[/bold] in {result.summary['timings']['total_s']:.1f} s."
     )
+
+
+@app.command("report")
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
+) -> None:
+    """(Re)write RUN/report.html: one self-contained page that works offline."""
+    try:
+        path = write_report(run_dir)
+    except StratigraphyError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    Console().print(f"Report written to [bold]{path}[/bold]")
+
+
+@app.command("review")
+def review_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
+    host: Annotated[str, typer.Option(help="address to bind; beyond loopback needs --token")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8765,
+    token: Annotated[
+        str | None, typer.Option(help="secret every request must carry (?token= or X-Strat-Token)")
+    ] = None,
+    export: Annotated[
+        Path | None, typer.Option(help="write the decisions as CSV to this file and exit")
+    ] = None,
+    current: Annotated[
+        bool, typer.Option(help="with --export: only each example's current decision")
+    ] = False,
+) -> None:
+    """Review flagged examples in the browser; decisions go to RUN/review.sqlite (append-only)."""
+    from .review_app import check_binding, serve  # FastAPI loads only for this command
+
+    try:
+        if export is not None:
+            view = RunView.open(run_dir)
+            log = ReviewLog(run_dir / REVIEW_DB, view.n_examples, len(view.class_names))
+            export.write_text(log.to_csv(current_only=current))
+            Console().print(f"{log.count()} decisions logged; CSV written to [bold]{export}[/bold]")
+            return
+        check_binding(host, token)
+        url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
+        Console().print(f"Reviewing [bold]{run_dir}[/bold] at {url} (Ctrl+C to stop)")
+        serve(run_dir, host, port, token)
+    except StratigraphyError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from .errors import ConfigError
 from .models import resolve_kind
 from .noise import NOISE_KINDS, plant_label_noise
 from .probes import BUILTIN_SUITES, ProbeConfig, auto_probe_size, build_probes
+from .report import write_report
 from .rundir import (
     EXAMPLES_PARQUET,
     PROBES_PARQUET,
@@ -200,4 +201,6 @@ def run(
     write_json(out / SUMMARY_JSON, summary)
     run_info.update({"status": "complete", "timings": timings})
     write_json(out / RUN_JSON, run_info)
+    stage("writing the report")
+    write_report(out)
     return RunResult(out, summary, analysis.examples)

@@ -1,0 +1,142 @@
+import re
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from stratigraphy import ConfigError, LabelledData, RunConfig, run
+from stratigraphy.cli import app as cli_app
+from stratigraphy.review_app import check_binding, create_app
+
+from .conftest import blobs
+
+
+def test_every_run_writes_a_self_contained_report(digits_run):
+    html = (digits_run.out / "report.html").read_text()
+    for heading in (
+        "Examples per inferred kind",
+        "Data map",
+        "Loss trajectories",
+        "Held-out probes",
+        "Detection of 180 planted errors",
+        "Most confident examples of each kind",
+    ):
+        assert heading in html
+    # Nothing is fetched: every src is inline data, no stylesheet or script from elsewhere.
+    assert not re.search(r'(src|href)="(?!data:)', html)
+    assert html.count('src="data:image/png;base64,') >= 4 + 8  # four figures, a gallery
+    assert "<polyline" in html
+
+
+def test_report_command_and_a_run_without_reloadable_inputs(tmp_path):
+    X, y = blobs(400, seed=3)
+    names = ["<b>bold</b>", "a&b", "c", "d"]
+    res = run(
+        RunConfig(out=tmp_path / "v", epochs=3, probe_size=10), data=LabelledData(X, y, names)
+    )
+    (res.out / "report.html").unlink()
+    out = CliRunner().invoke(cli_app, ["report", str(res.out)])
+    assert out.exit_code == 0, out.output
+    html = (res.out / "report.html").read_text()
+    assert "only trajectories are shown" in html
+    assert "<b>bold</b>" not in html and "&lt;b&gt;bold&lt;/b&gt;" in html
+    missing = CliRunner().invoke(cli_app, ["report", str(tmp_path / "nothing")])
+    assert missing.exit_code == 2 and "not a finished stratigraphy run" in missing.output
+
+
+@pytest.fixture()
+def client(run_copy):
+    return TestClient(create_app(run_copy))
+
+
+def test_queue_is_flagged_examples_most_confident_first(client):
+    q = client.get("/api/queue").json()
+    assert q["total"] > 0 and q["logged"] == 0
+    conf = [it["confidence"] for it in q["items"]]
+    assert conf == sorted(conf, reverse=True)
+    assert {it["metadata"] for it in q["items"]} <= {"mislabeled", "corrupted", "random_input"}
+    mis = client.get("/api/queue", params={"kind": "mislabeled", "label": 3}).json()["items"]
+    assert mis and all(it["metadata"] == "mislabeled" and it["label"] == 3 for it in mis)
+
+
+def test_a_decision_is_logged_shown_and_leaves_the_queue(client):
+    first = client.get("/api/queue").json()["items"][0]["index"]
+    r = client.post(
+        "/api/decisions",
+        json={"example": first, "decision": "relabel", "label": 4, "reviewer": "ana"},
+    )
+    assert r.status_code == 201 and r.json()["id"] == 1
+    ex = client.get(f"/api/examples/{first}").json()
+    assert ex["current"]["label"] == 4 and len(ex["history"]) == 1
+    assert len(ex["trajectory"]) == 12 and len(ex["neighbours"]) == 10
+    assert set(ex["probabilities"]) >= {"typical", "mislabeled"}
+    q = client.get("/api/queue").json()
+    assert first not in [it["index"] for it in q["items"]] and q["decided"] == 1
+    assert client.get(f"/api/examples/{first}/input.png").headers["content-type"] == "image/png"
+    csv = client.get("/api/decisions.csv").text.splitlines()
+    assert len(csv) == 2 and csv[1].split(",")[1:5] == [str(first), "relabel", "4", "ana"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"example": 10**6, "decision": "keep"},
+        {"example": 1, "decision": "relabel", "label": 10},
+        {"example": 1, "decision": "relabel"},
+        {"example": 1, "decision": "erase"},
+        {"example": -5, "decision": "keep"},
+        {"example": 1, "decision": "keep", "reviewer": ""},
+    ],
+)
+def test_invalid_writes_are_refused(client, body):
+    assert client.post("/api/decisions", json=body).status_code == 422
+    assert client.get("/api/queue").json()["logged"] == 0
+
+
+def test_unknown_example_is_404(client):
+    assert client.get("/api/examples/999999").status_code == 404
+
+
+def test_page_escapes_text_and_embeds_config_safely(tmp_path):
+    X, y = blobs(400, seed=3)
+    names = ["</script><script>alert(1)</script>", "b", "c", "d"]
+    res = run(
+        RunConfig(out=tmp_path / "x", epochs=3, probe_size=10), data=LabelledData(X, y, names)
+    )
+    page = TestClient(create_app(res.out)).get("/")
+    assert page.status_code == 200
+    assert "</script><script>alert(1)" not in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_token_is_required_on_every_request_when_set(run_copy):
+    c = TestClient(create_app(run_copy, token="s3cret"))
+    assert c.get("/").status_code == 401
+    assert c.get("/api/queue").status_code == 401
+    assert c.post("/api/decisions", json={"example": 1, "decision": "keep"}).status_code == 401
+    assert c.get("/api/queue", headers={"X-Strat-Token": "wrong"}).status_code == 401
+    assert c.get("/?token=s3cret").status_code == 200
+    assert c.get("/api/queue", headers={"X-Strat-Token": "s3cret"}).status_code == 200
+
+
+def test_binding_beyond_loopback_needs_a_token():
+    check_binding("127.0.0.1", None)
+    check_binding("::1", None)
+    check_binding("localhost", None)
+    with pytest.raises(ConfigError, match="--token"):
+        check_binding("0.0.0.0", None)
+    check_binding("0.0.0.0", "s3cret")
+    out = CliRunner().invoke(cli_app, ["review", "nowhere", "--host", "0.0.0.0"])
+    assert out.exit_code == 2
+
+
+def test_export_command(run_copy):
+    c = TestClient(create_app(run_copy))
+    c.post("/api/decisions", json={"example": 5, "decision": "ood", "reviewer": "ana"})
+    out = CliRunner().invoke(
+        cli_app, ["review", str(run_copy), "--export", str(run_copy / "d.csv")]
+    )
+    assert out.exit_code == 0, out.output
+    assert (run_copy / "d.csv").read_text().splitlines()[1].split(",")[1:3] == ["5", "ood"]
+    np.testing.assert_equal(len((run_copy / "d.csv").read_text().splitlines()), 2)
