@@ -31,6 +31,7 @@ def test_run_directory_holds_the_contracted_files(digits_run, digits):
         "mislabel_score",
         "suggested_label",
         "mean_loss",
+        "cartography_confidence",
         "variability",
         "correctness",
         "aum",
@@ -44,6 +45,9 @@ def test_run_directory_holds_the_contracted_files(digits_run, digits):
     suites = json.loads((out / "summary.json").read_text())["inference"]["suites"]
     assert {f"p_{s}" for s in suites} <= set(ex.columns)
     scored = ex[ex.metadata != "unscored"]
+    proba = scored[[f"p_{s}" for s in suites]].to_numpy()
+    np.testing.assert_allclose(proba.max(axis=1), scored.confidence, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(suites)[proba.argmax(axis=1)], scored.metadata)
     np.testing.assert_allclose(scored[[f"p_{s}" for s in suites]].sum(axis=1), 1.0, atol=1e-5)
     assert (ex.metadata == "unscored").sum() == (ex.row < 0).sum()
     store = DynamicsStore(out / "dynamics")

@@ -27,7 +27,7 @@ def test_cartography_aum_and_el2n_from_signals():
         "pred": np.array([[1, 0, 0], [1, 1, 1]], dtype=np.int32),
     }
     s = compute_scores(signals, np.array([0, 1]), el2n_epoch=0)
-    np.testing.assert_allclose(s["confidence"], [0.4, 0.9], atol=1e-3)
+    np.testing.assert_allclose(s["cartography_confidence"], [0.4, 0.9], atol=1e-3)
     np.testing.assert_allclose(s["variability"], [np.std([0.2, 0.4, 0.6]), 0.0], atol=1e-3)
     np.testing.assert_allclose(s["correctness"], [2 / 3, 1.0])
     np.testing.assert_allclose(s["aum"], [0.0, 3.0])

@@ -94,7 +94,7 @@ class ReviewData:
         out["probabilities"] = {s: float(np.nan_to_num(ex[f"p_{s}"][i])) for s in self.view.suites}
         out["scores"] = {
             k: float(np.nan_to_num(ex[k][i]))
-            for k in ("mislabel_score", "mean_loss", "aum", "confidence", "forgetting")
+            for k in ("mislabel_score", "mean_loss", "aum", "cartography_confidence", "forgetting")
             if k in ex
         }
         row = int(ex["row"][i])

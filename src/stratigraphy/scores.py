@@ -11,7 +11,7 @@ import numpy as np
 # Orientation that makes each score larger for a likelier label error (used by mislabel_score).
 MISLABEL_DIRECTION = {
     "mean_loss": 1.0,
-    "confidence": -1.0,
+    "cartography_confidence": -1.0,
     "variability": 1.0,
     "correctness": -1.0,
     "aum": -1.0,
@@ -57,7 +57,7 @@ def compute_scores(
     e = default_el2n_epoch(n_epochs) if el2n_epoch is None else min(el2n_epoch, n_epochs - 1)
     return {
         "mean_loss": np.nanmean(loss, axis=1),
-        "confidence": np.nanmean(p, axis=1),
+        "cartography_confidence": np.nanmean(p, axis=1),
         "variability": np.nanstd(p, axis=1),
         "correctness": correct.mean(1).astype(np.float32),
         "aum": np.nanmean(margin, axis=1),
