@@ -106,7 +106,9 @@ def build_report(run_dir: str | Path) -> str:
             for s in suites
         ],
         "methods": list(inf["heldout"]),
-        "data_map": plots.data_uri(plots.data_map(ex["variability"], ex["cartography_confidence"], kinds)),
+        "data_map": plots.data_uri(
+            plots.data_map(ex["variability"], ex["cartography_confidence"], kinds)
+        ),
         "probe_curves": plots.data_uri(
             plots.mean_trajectories(probe_groups, "Loss of probe suites (mean, IQR band)")
         ),
