@@ -98,6 +98,8 @@ def analyze(
     for j, s in enumerate(inference.suites):
         cols[f"p_{s}"] = _per_example(probed, inference.proba[:, j]).astype(np.float32)
     cols["typicality"] = probed.typicality.score
+    cols["neighbour_label"] = probed.typicality.neighbour_label
+    cols["neighbour_share"] = probed.typicality.neighbour_share
     for name, v in scores.items():
         cols[name] = _per_example(probed, v).astype(np.float32)
     cols["mislabel_score"] = _per_example(probed, candidates[chosen]).astype(np.float32)

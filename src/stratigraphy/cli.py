@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .errors import ConfigError, StratigraphyError
+from .fixes import apply_fixes
 from .job import RunConfig, run
 from .probes import BUILTIN_SUITES
 from .report import write_report
@@ -171,6 +172,39 @@ def run_cmd(
         out_console.print(table)
     out_console.print(
         f"Run written to [bold]{result.out}[/bold] in {result.summary['timings']['total_s']:.1f} s."
+    )
+
+
+@app.command("fix")
+def fix_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
+    out: Annotated[Path, typer.Option("--out", "-o", help=".npz (with inputs), .csv or .parquet")],
+    policy: Annotated[str, typer.Option(help="relabel | remove | keep")] = "relabel",
+    threshold: Annotated[float, typer.Option(help="act where p(mislabeled) ≥ this")] = 0.5,
+    review: Annotated[
+        bool, typer.Option(help="apply review.sqlite decisions first (--no-review to ignore)")
+    ] = True,
+) -> None:
+    """Write the dataset with fixes applied (review decisions first), plus a CSV of every change."""
+    try:
+        plan, changes = apply_fixes(run_dir, out, policy, threshold, review)
+    except StratigraphyError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    actions = [c["action"] for c in plan.changes]
+    sources = [c["source"] for c in plan.changes]
+    table = Table(title=f"strat fix --policy {policy} --threshold {threshold:g}")
+    for col in ("action", "from review", "automatic"):
+        table.add_column(col, justify="left" if col == "action" else "right")
+    for a in ("relabel", "remove", "keep"):
+        n_review = sum(1 for x, s in zip(actions, sources, strict=True) if x == a and s == "review")
+        n_auto = sum(1 for x, s in zip(actions, sources, strict=True) if x == a and s == "auto")
+        table.add_row(a, str(n_review), str(n_auto))
+    out_console = Console()
+    out_console.print(table)
+    out_console.print(
+        f"{int(plan.keep.sum())} of {plan.keep.size} examples written to [bold]{out}[/bold]; "
+        f"changes and reasons in [bold]{changes}[/bold]"
     )
 
 

@@ -22,12 +22,15 @@ MAX_DIMS = 64
 @dataclass
 class Typicality:
     """Per-example proxy: ``consistency`` (neighbour label agreement), ``agrees`` (label is the
-    neighbours' plurality), ``distance`` (mean distance to them) and ``score`` in [0, 1]."""
+    neighbours' plurality), ``distance`` (mean distance to them), ``score`` in [0, 1], and the
+    neighbours' plurality label with its share (evidence for label fixes)."""
 
     consistency: np.ndarray
     agrees: np.ndarray
     distance: np.ndarray
     score: np.ndarray
+    neighbour_label: np.ndarray
+    neighbour_share: np.ndarray
 
 
 def embed_for_neighbours(X: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -59,7 +62,8 @@ def neighbour_typicality(X: np.ndarray, y: np.ndarray, k: int = 20, seed: int = 
     n_classes = int(y.max()) + 1
     shares = vote_shares(nbr, y[ref_rows], n_classes)
     consistency = shares[np.arange(n), y]
-    agrees = shares.argmax(1) == y
+    plurality = shares.argmax(1)
+    agrees = plurality == y
     distance = dist.mean(1)
     score = (rankdata(consistency) + rankdata(-distance)) / (2.0 * n)
     return Typicality(
@@ -67,4 +71,6 @@ def neighbour_typicality(X: np.ndarray, y: np.ndarray, k: int = 20, seed: int = 
         agrees,
         distance.astype(np.float32),
         score.astype(np.float32),
+        plurality.astype(np.int64),
+        shares.max(1).astype(np.float32),
     )
