@@ -15,6 +15,7 @@ from .errors import ConfigError, StratigraphyError
 from .fixes import apply_fixes
 from .job import RunConfig, run
 from .probes import BUILTIN_SUITES
+from .pruning import prune_run
 from .report import write_report
 from .review_log import REVIEW_DB, ReviewLog
 from .runview import RunView
@@ -206,6 +207,35 @@ def fix_cmd(
         f"{int(plan.keep.sum())} of {plan.keep.size} examples written to [bold]{out}[/bold]; "
         f"changes and reasons in [bold]{changes}[/bold]"
     )
+
+
+@app.command("prune")
+def prune_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
+    out: Annotated[Path, typer.Option("--out", "-o", help=".npz (with inputs), .csv or .parquet")],
+    keep: Annotated[float, typer.Option(help="fraction of the data to keep")] = 0.5,
+    by: Annotated[str, typer.Option(help="el2n | forgetting | mean_loss | aum | random")] = "el2n",
+    class_quotas: Annotated[
+        bool, typer.Option(help="per-class quotas from class error, protecting the worst class")
+    ] = False,
+    class_error: Annotated[
+        Path | None, typer.Option(help="file of per-class validation error rates (one per line)")
+    ] = None,
+    drop_flagged: Annotated[
+        bool, typer.Option(help="drop examples inferred mislabeled or random-input first")
+    ] = False,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Keep a fraction of the data by a score, optionally with class quotas."""
+    try:
+        errors = None if class_error is None else np.loadtxt(class_error, ndmin=1)
+        kept = prune_run(
+            run_dir, out, keep, by, class_quotas or errors is not None, errors, drop_flagged, seed
+        )
+    except (StratigraphyError, OSError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    Console().print(f"Kept {kept.size} examples by {by}; written to [bold]{out}[/bold]")
 
 
 @app.command("report")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from .errors import ConfigError, RunDirectoryError
 from .review_log import REVIEW_DB, ReviewLog
@@ -130,21 +131,15 @@ def write_changes_csv(plan: FixPlan, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue().encode())
 
 
-def apply_fixes(
-    run_dir: str | Path,
-    out: str | Path,
-    policy: str = "relabel",
-    threshold: float = 0.5,
-    use_review: bool = True,
-) -> tuple[FixPlan, Path]:
-    """Write the fixed dataset to ``out`` (.npz with inputs; .csv / .parquet with index and
-    label) and every change with its reason to ``<out>.changes.csv``."""
-    out = Path(out)
+def check_output_suffix(out: Path) -> None:
     if out.suffix not in (".npz", ".csv", ".parquet"):
         raise ConfigError(f"--out must end in .npz, .csv or .parquet; got {out.name}.")
-    plan = plan_fixes(run_dir, policy, threshold, use_review)
-    view = RunView.open(run_dir)
-    kept = np.flatnonzero(plan.keep)
+
+
+def write_subset(view: RunView, kept: np.ndarray, labels: np.ndarray, out: Path) -> None:
+    """Write the examples ``kept`` with ``labels``: .npz with inputs (``X``, ``y``, ``index``,
+    ``class_names``), or .csv / .parquet with index and label only."""
+    check_output_suffix(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npz":
         data = view.data
@@ -155,26 +150,39 @@ def apply_fixes(
             )
         tmp = out.with_name(f".{out.stem}.tmp.npz")
         np.savez_compressed(
-            tmp, X=data.X[kept], y=plan.labels[kept], index=kept,
+            tmp, X=data.X[kept], y=labels[kept], index=kept,
             class_names=np.asarray(view.class_names),
         )  # fmt: skip
         tmp.replace(out)
+        return
+    table = pa.table(
+        {
+            "index": kept,
+            "label": labels[kept],
+            "label_name": np.asarray(view.class_names, dtype=object)[labels[kept]],
+        }
+    )
+    if out.suffix == ".csv":
+        buf = pa.BufferOutputStream()
+        pacsv.write_csv(table, buf)
+        atomic_write_bytes(out, buf.getvalue().to_pybytes())
     else:
-        table = pa.table(
-            {
-                "index": kept,
-                "label": plan.labels[kept],
-                "label_name": np.asarray(view.class_names, dtype=object)[plan.labels[kept]],
-            }
-        )
-        if out.suffix == ".csv":
-            import pyarrow.csv as pacsv
+        atomic_write_table(out, table)
 
-            buf = pa.BufferOutputStream()
-            pacsv.write_csv(table, buf)
-            atomic_write_bytes(out, buf.getvalue().to_pybytes())
-        else:
-            atomic_write_table(out, table)
+
+def apply_fixes(
+    run_dir: str | Path,
+    out: str | Path,
+    policy: str = "relabel",
+    threshold: float = 0.5,
+    use_review: bool = True,
+) -> tuple[FixPlan, Path]:
+    """Write the fixed dataset to ``out`` (.npz with inputs; .csv / .parquet with index and
+    label) and every change with its reason to ``<out>.changes.csv``."""
+    out = Path(out)
+    check_output_suffix(out)
+    plan = plan_fixes(run_dir, policy, threshold, use_review)
+    write_subset(RunView.open(run_dir), np.flatnonzero(plan.keep), plan.labels, out)
     changes = out.with_name(out.stem + ".changes.csv")
     write_changes_csv(plan, changes)
     return plan, changes
