@@ -31,3 +31,14 @@ def test_bad_rate_and_kind():
         plant_label_noise(np.zeros(3, dtype=int), 2, 1.5)
     with pytest.raises(ConfigError):
         plant_label_noise(np.zeros(3, dtype=int), 2, 0.1, kind="pairwise")
+
+
+def test_planted_noise_is_independent_of_the_other_random_choices():
+    """Regression: noise and the typicality reference subset once shared one stream, so on large
+    data the references were exactly the flipped examples."""
+    from stratigraphy.seeding import stream
+
+    y = np.arange(60_000) % 10
+    _, flipped = plant_label_noise(y, 10, 0.4, seed=0)
+    refs = stream(0, "typicality-refs").choice(60_000, 20_000, replace=False)
+    assert abs(flipped[refs].mean() - 0.4) < 0.02

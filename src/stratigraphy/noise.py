@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ConfigError
+from .seeding import stream
 
 NOISE_KINDS = ("symmetric", "asymmetric")
 
@@ -28,7 +29,7 @@ def plant_label_noise(
         raise ConfigError(f"noise kind must be one of {NOISE_KINDS}; got {kind!r}.")
     if n_classes < 2:
         raise ConfigError("planting label noise needs at least two classes.")
-    rng = np.random.default_rng(seed)
+    rng = stream(seed, "label-noise")
     y = np.asarray(y, dtype=np.int64)
     noisy = y.copy()
     n_flip = int(round(rate * y.size))

@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from .seeding import stream
+
 KIND_COLOURS = {
     "typical": "#4c9a2a",
     "atypical": "#e0a100",
@@ -60,7 +62,7 @@ def data_map(
     """Dataset Cartography's map: confidence against variability, coloured by inferred kind."""
     keep = np.flatnonzero(kinds != "unscored")
     if keep.size > MAX_SCATTER:
-        keep = np.sort(np.random.default_rng(seed).choice(keep, MAX_SCATTER, replace=False))
+        keep = np.sort(stream(seed, "data-map").choice(keep, MAX_SCATTER, replace=False))
     fig, ax = plt.subplots(figsize=(6.5, 5))
     present = list(dict.fromkeys(kinds[keep].tolist()))
     for kind in sorted(present, key=lambda k: k == "typical", reverse=True):

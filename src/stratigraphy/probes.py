@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from .errors import ConfigError, ProbeBudgetError
+from .seeding import stream
 from .typicality import Typicality, neighbour_typicality
 
 BUILTIN_SUITES = ("typical", "atypical", "mislabeled", "corrupted", "random_input")
@@ -105,7 +106,7 @@ def build_probes(
     config.validate()
     n = X.shape[0]
     size = config.size or auto_probe_size(n)
-    rng = np.random.default_rng(config.seed)
+    rng = stream(config.seed, "probes")
     image = X.ndim == 4
 
     user = {}

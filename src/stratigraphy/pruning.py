@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError
+from .seeding import stream
 
 # Which end of each score to keep: the informative, hard examples (EL2N, Paul et al.; forgetting,
 # Toneva et al.), never the trivially easy ones.
@@ -53,7 +54,7 @@ def select_keep(
     if by not in KEEP_HIGH:
         raise ConfigError(f"--by must be one of {PRUNE_SCORES}; got {by!r}.")
     n = labels.size
-    rng = np.random.default_rng(seed)
+    rng = stream(seed, "pruning")
     if by == "random":
         value = rng.random(n)
     else:

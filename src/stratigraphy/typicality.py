@@ -14,6 +14,7 @@ from scipy.stats import rankdata
 from sklearn.decomposition import PCA
 
 from .knn import knn_search, vote_shares
+from .seeding import stream
 
 MAX_REFERENCES = 20_000
 MAX_DIMS = 64
@@ -40,7 +41,9 @@ def embed_for_neighbours(X: np.ndarray, seed: int = 0) -> np.ndarray:
     if flat.shape[1] > MAX_DIMS:
         fit_rows = flat
         if flat.shape[0] > MAX_REFERENCES:
-            pick = np.random.default_rng(seed).choice(flat.shape[0], MAX_REFERENCES, replace=False)
+            pick = stream(seed, "typicality-pca").choice(
+                flat.shape[0], MAX_REFERENCES, replace=False
+            )
             fit_rows = flat[pick]
         pca = PCA(n_components=MAX_DIMS, svd_solver="randomized", random_state=seed).fit(fit_rows)
         flat = pca.transform(flat).astype(np.float32)
@@ -53,7 +56,7 @@ def neighbour_typicality(X: np.ndarray, y: np.ndarray, k: int = 20, seed: int = 
     n = X.shape[0]
     emb = embed_for_neighbours(X, seed)
     if n > MAX_REFERENCES:
-        ref_rows = np.sort(np.random.default_rng(seed).choice(n, MAX_REFERENCES, replace=False))
+        ref_rows = np.sort(stream(seed, "typicality-refs").choice(n, MAX_REFERENCES, replace=False))
     else:
         ref_rows = np.arange(n)
     self_index = np.full(n, -1, dtype=np.int64)
