@@ -42,10 +42,10 @@ def report(name: str, model: torch.nn.Module, passes: int, seconds: float) -> No
     )
 
 
-def bootstrapped(estimator: str) -> torch.nn.Module:
+def bootstrapped(estimator: str, labels: np.ndarray) -> torch.nn.Module:
     """Arazo et al.'s dynamic hard bootstrapping (without mixup); p(noisy) per example re-estimated
     every epoch from the previous epoch's losses, by the probes or by a Beta mixture."""
-    probed = build_probes(X, y_noisy, 10, ProbeConfig(seed=a.seed))
+    probed = build_probes(X, labels, 10, ProbeConfig(seed=a.seed))
     suites = np.asarray(probed.probes.column("suite").to_pylist())
     fit = probed.is_fit()
     rows_mis = probed.probe_rows[fit & (suites == "mislabeled")]
@@ -102,6 +102,8 @@ with tempfile.TemporaryDirectory() as tmp:
         )
     )
     plan = plan_fixes(Path(tmp) / "run", "relabel", 0.5)
+    removal = plan_fixes(Path(tmp) / "run", "remove", 0.5)
+t_run = time.perf_counter() - t
 fixed = plan.labels
 print(
     f"  fix: {len(plan.changes)} relabelled; label errors {int((y_noisy != y_true).sum())} → "
@@ -114,18 +116,38 @@ report(
     2,
     time.perf_counter() - t,
 )
+t = time.perf_counter()
+kept = removal.keep
+print(
+    f"  remove: {int((~kept).sum())} removed; label errors among the kept "
+    f"{int((y_noisy[kept] != y_true[kept]).sum())}",
+    flush=True,
+)
+report(
+    "remove-then-retrain (strat run + strat fix --policy remove)",
+    fm.train_plain(X[kept], y_noisy[kept], a.epochs, a.seed),
+    2,
+    t_run + time.perf_counter() - t,
+)
+t = time.perf_counter()
+report(
+    "fix-then-retrain with probe bootstrapping",
+    bootstrapped("probes", fixed),
+    2,
+    t_run + time.perf_counter() - t,
+)
 
 t = time.perf_counter()
 report(
     "online bootstrapping, p(noisy) from probes (MAP-D)",
-    bootstrapped("probes"),
+    bootstrapped("probes", y_noisy),
     1,
     time.perf_counter() - t,
 )
 t = time.perf_counter()
 report(
     "online bootstrapping, p(noisy) from a Beta mixture (Arazo)",
-    bootstrapped("bmm"),
+    bootstrapped("bmm", y_noisy),
     1,
     time.perf_counter() - t,
 )

@@ -5,7 +5,7 @@ by uniform, loss-based or MAP-D selection (½·[p(typical) + (1 − p_model(y|x)
 MAP-D's p(typical) comes from a short recorded run with probes (`--warmup-epochs`), whose cost
 is reported beside the steps.
 
-    python benchmarks/prioritised.py [--target 80] [--max-steps 4000]
+    python benchmarks/prioritised.py [--target 82] [--max-steps 3000] [--lr 0.01]
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from stratigraphy import RunConfig, plant_label_noise, run
 from stratigraphy.sampling import select_batch
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--target", type=float, default=80.0)
-ap.add_argument("--max-steps", type=int, default=4000)
+ap.add_argument("--target", type=float, default=82.0)
+ap.add_argument("--max-steps", type=int, default=3000)
 ap.add_argument("--eval-every", type=int, default=100)
 ap.add_argument("--warmup-epochs", type=int, default=5)
 ap.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.2, 0.4])
+ap.add_argument("--lr", type=float, default=0.01)
 a = ap.parse_args()
 
 X = torch.from_numpy(fm.TRAIN.X)
@@ -40,7 +41,7 @@ def steps_to_target(
     y: torch.Tensor, rule: str, p_typical: torch.Tensor | None
 ) -> tuple[int | None, float]:
     model = fm.new_model(fm.TRAIN.X, 0)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9, nesterov=True)
     g = torch.Generator().manual_seed(0)
     best = 0.0
     for step in range(1, a.max_steps + 1):

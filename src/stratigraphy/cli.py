@@ -172,7 +172,9 @@ def run_cmd(
     for table in _summary_tables(result.summary):
         out_console.print(table)
     out_console.print(
-        f"Run written to [bold]{result.out}[/bold] in {result.summary['timings']['total_s']:.1f} s."
+        f"Run written to [bold]{result.out}[/bold] in {result.summary['timings']['total_s']:.1f} s"
+        f"; open [bold]{result.out / 'report.html'}[/bold], or review with "
+        f"[bold]strat review {result.out}[/bold]."
     )
 
 
