@@ -17,7 +17,12 @@ import numpy as np
 import torch
 
 from stratigraphy import RunConfig, plant_label_noise, run
-from stratigraphy.bootstrap import BetaMixture, ProbeNoiseEstimator, bootstrap_loss
+from stratigraphy.bootstrap import (
+    BetaMixture,
+    ProbeNoiseEstimator,
+    bootstrap_loss,
+    mixup_bootstrap_step,
+)
 from stratigraphy.fixes import plan_fixes
 from stratigraphy.probes import ProbeConfig, build_probes
 
@@ -42,9 +47,10 @@ def report(name: str, model: torch.nn.Module, passes: int, seconds: float) -> No
     )
 
 
-def bootstrapped(estimator: str, labels: np.ndarray) -> torch.nn.Module:
-    """Arazo et al.'s dynamic hard bootstrapping (without mixup); p(noisy) per example re-estimated
-    every epoch from the previous epoch's losses, by the probes or by a Beta mixture."""
+def bootstrapped(estimator: str, labels: np.ndarray, mixup: bool = False) -> torch.nn.Module:
+    """Arazo et al.'s dynamic hard bootstrapping (with ``mixup``: their M-DYR-H); p(noisy) per
+    example re-estimated every epoch from the previous epoch's losses, by the probes or by a
+    Beta mixture."""
     probed = build_probes(X, labels, 10, ProbeConfig(seed=a.seed))
     suites = np.asarray(probed.probes.column("suite").to_pylist())
     fit = probed.is_fit()
@@ -56,6 +62,7 @@ def bootstrapped(estimator: str, labels: np.ndarray) -> torch.nn.Module:
     last_loss = torch.zeros(len(Xt))
     p_noisy = torch.zeros(len(Xt))
     g = torch.Generator().manual_seed(a.seed)
+    rng = np.random.default_rng(a.seed)
     for epoch in range(a.epochs):
         fm.set_lr(opt, epoch, a.epochs)
         if epoch >= a.warmup:
@@ -68,6 +75,13 @@ def bootstrapped(estimator: str, labels: np.ndarray) -> torch.nn.Module:
         perm = torch.randperm(len(Xt), generator=g)
         for lo in range(0, len(Xt), fm.BATCH):
             idx = perm[lo : lo + fm.BATCH]
+            if mixup:
+                loss, ce = mixup_bootstrap_step(model, Xt[idx], yt[idx], p_noisy[idx], rng)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                last_loss[idx] = ce
+                continue
             logits = model(Xt[idx])
             loss = bootstrap_loss(logits, yt[idx], p_noisy[idx])
             opt.zero_grad(set_to_none=True)
@@ -148,6 +162,20 @@ t = time.perf_counter()
 report(
     "online bootstrapping, p(noisy) from a Beta mixture (Arazo)",
     bootstrapped("bmm", y_noisy),
+    1,
+    time.perf_counter() - t,
+)
+t = time.perf_counter()
+report(
+    "online bootstrapping with mixup, p(noisy) from probes (MAP-D + M-DYR-H)",
+    bootstrapped("probes", y_noisy, mixup=True),
+    1,
+    time.perf_counter() - t,
+)
+t = time.perf_counter()
+report(
+    "online bootstrapping with mixup, p(noisy) from a Beta mixture (Arazo's M-DYR-H)",
+    bootstrapped("bmm", y_noisy, mixup=True),
     1,
     time.perf_counter() - t,
 )

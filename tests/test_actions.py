@@ -7,7 +7,12 @@ from torch.utils.data import DataLoader, TensorDataset
 from typer.testing import CliRunner
 
 from stratigraphy import ConfigError, IndexedDataset
-from stratigraphy.bootstrap import BetaMixture, ProbeNoiseEstimator, bootstrap_loss
+from stratigraphy.bootstrap import (
+    BetaMixture,
+    ProbeNoiseEstimator,
+    bootstrap_loss,
+    mixup_bootstrap_step,
+)
 from stratigraphy.cli import app
 from stratigraphy.pruning import class_quotas, select_keep
 from stratigraphy.sampling import PruningSampler, select_batch
@@ -151,3 +156,24 @@ def test_prune_command(run_copy, tmp_path):
     with np.load(tmp_path / "half.npz") as f:
         assert f["X"].shape[0] == min(round(0.5 * 1797), int(eligible.sum()))
         assert eligible.to_numpy()[f["index"]].all()
+
+
+def test_mixup_bootstrap_step_reduces_to_bootstrapping_without_mixing():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+    p = torch.rand(8)
+
+    class NoMix:  # lam = 1: the mixed input is the input itself
+        def beta(self, a, b):
+            return 1.0
+
+        def permutation(self, n):
+            return np.arange(n)
+
+    loss, ce = mixup_bootstrap_step(model, x, y, p, NoMix())
+    expected = bootstrap_loss(model(x), y, p).mean()
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(ce, F.cross_entropy(model(x), y, reduction="none").detach())
+    loss.backward()
+    assert model.weight.grad is not None

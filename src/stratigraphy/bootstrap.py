@@ -111,3 +111,32 @@ class ProbeNoiseEstimator:
         f_noisy, f_clean = self._densities(loss)
         num = self.prior * f_noisy
         return (num / (num + (1 - self.prior) * f_clean + 1e-300)).astype(np.float32)
+
+
+def mixup_bootstrap_step(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    p_noisy: torch.Tensor,
+    rng: np.random.Generator,
+    alpha: float = 32.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Arazo et al.'s M-DYR-H: bootstrapping on mixed-up inputs. Returns the mean loss to
+    back-propagate and the per-example cross-entropy of the unmixed inputs (for the next
+    epoch's p(noisy)). Costs one extra forward pass without gradients per batch."""
+    with torch.no_grad():
+        clean_logits = model(x)
+        ce = F.cross_entropy(clean_logits, labels, reduction="none")
+        pred = clean_logits.argmax(1)
+    lam = float(rng.beta(alpha, alpha))
+    perm = torch.from_numpy(rng.permutation(x.shape[0]))
+    logp = F.log_softmax(model(lam * x + (1 - lam) * x[perm]), dim=1)
+    w = p_noisy.to(logp.dtype).clamp(0.0, 1.0)
+
+    def target_loss(idx: torch.Tensor) -> torch.Tensor:
+        ce_given = -logp.gather(1, labels[idx, None]).squeeze(1)
+        ce_pred = -logp.gather(1, pred[idx, None]).squeeze(1)
+        return (1.0 - w[idx]) * ce_given + w[idx] * ce_pred
+
+    loss = lam * target_loss(torch.arange(x.shape[0])) + (1 - lam) * target_loss(perm)
+    return loss.mean(), ce
