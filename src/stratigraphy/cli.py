@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +28,21 @@ app = typer.Typer(
     help="stratigraphy: find out what each example of a labelled dataset really is.",
 )
 console = Console(stderr=True)
+
+
+RunDir = Annotated[Path, typer.Argument(help="a finished run directory")]
+OutFile = Annotated[Path, typer.Option("--out", "-o", help=".npz (with inputs), .csv or .parquet")]
+
+
+@contextmanager
+def _user_errors(*extra: type[Exception]) -> Iterator[None]:
+    """Print a typed error's message and exit with status 2, instead of a traceback."""
+    catch: tuple[type[Exception], ...] = (StratigraphyError, *extra)
+    try:
+        yield
+    except catch as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
 
 
 @app.callback()
@@ -124,7 +141,7 @@ def run_cmd(
     resume: Annotated[bool, typer.Option(help="continue a run killed mid-way")] = False,
 ) -> None:
     """Train with probe suites mixed in, record every example's dynamics, infer its metadata."""
-    try:
+    with _user_errors():
         cfg = RunConfig(
             out=out,
             source=data,
@@ -165,9 +182,6 @@ def run_cmd(
             progress.update(task, total=epochs)
             result = run(cfg, on_batch=on_batch, on_stage=on_stage)
             progress.update(task, completed=epochs, description="done")
-    except StratigraphyError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
     out_console = Console()
     for table in _summary_tables(result.summary):
         out_console.print(table)
@@ -180,8 +194,8 @@ def run_cmd(
 
 @app.command("fix")
 def fix_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
-    out: Annotated[Path, typer.Option("--out", "-o", help=".npz (with inputs), .csv or .parquet")],
+    run_dir: RunDir,
+    out: OutFile,
     policy: Annotated[str, typer.Option(help="relabel | remove | keep")] = "relabel",
     threshold: Annotated[float, typer.Option(help="act where p(mislabeled) ≥ this")] = 0.5,
     review: Annotated[
@@ -189,11 +203,8 @@ def fix_cmd(
     ] = True,
 ) -> None:
     """Write the dataset with fixes applied (review decisions first), plus a CSV of every change."""
-    try:
+    with _user_errors():
         plan, changes = apply_fixes(run_dir, out, policy, threshold, review)
-    except StratigraphyError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
     actions = [c["action"] for c in plan.changes]
     sources = [c["source"] for c in plan.changes]
     table = Table(title=f"strat fix --policy {policy} --threshold {threshold:g}")
@@ -213,8 +224,8 @@ def fix_cmd(
 
 @app.command("prune")
 def prune_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
-    out: Annotated[Path, typer.Option("--out", "-o", help=".npz (with inputs), .csv or .parquet")],
+    run_dir: RunDir,
+    out: OutFile,
     keep: Annotated[float, typer.Option(help="fraction of the data to keep")] = 0.5,
     by: Annotated[str, typer.Option(help="el2n | forgetting | mean_loss | aum | random")] = "el2n",
     class_quotas: Annotated[
@@ -229,33 +240,27 @@ def prune_cmd(
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Keep a fraction of the data by a score, optionally with class quotas."""
-    try:
+    with _user_errors(OSError):
         errors = None if class_error is None else np.loadtxt(class_error, ndmin=1)
         kept = prune_run(
             run_dir, out, keep, by, class_quotas or errors is not None, errors, drop_flagged, seed
         )
-    except (StratigraphyError, OSError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
     Console().print(f"Kept {kept.size} examples by {by}; written to [bold]{out}[/bold]")
 
 
 @app.command("report")
 def report_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
+    run_dir: RunDir,
 ) -> None:
     """(Re)write RUN/report.html: one self-contained page that works offline."""
-    try:
+    with _user_errors():
         path = write_report(run_dir)
-    except StratigraphyError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
     Console().print(f"Report written to [bold]{path}[/bold]")
 
 
 @app.command("review")
 def review_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
+    run_dir: RunDir,
     host: Annotated[str, typer.Option(help="address to bind; beyond loopback needs --token")] = (
         "127.0.0.1"
     ),
@@ -273,7 +278,7 @@ def review_cmd(
     """Review flagged examples in the browser; decisions go to RUN/review.sqlite (append-only)."""
     from .review_app import check_binding, serve  # FastAPI loads only for this command
 
-    try:
+    with _user_errors():
         if export is not None:
             view = RunView.open(run_dir)
             log = ReviewLog(run_dir / REVIEW_DB, view.n_examples, len(view.class_names))
@@ -284,9 +289,6 @@ def review_cmd(
         url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
         Console().print(f"Reviewing [bold]{run_dir}[/bold] at {url} (Ctrl+C to stop)")
         serve(run_dir, host, port, token)
-    except StratigraphyError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
 
 
 def main() -> None:
