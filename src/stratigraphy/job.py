@@ -30,8 +30,6 @@ from .rundir import (
 from .store import DynamicsStore, atomic_write_table
 from .training import TrainConfig, TrainResult, train_and_record
 
-UNSCORED = "unscored"
-
 
 @dataclass
 class RunConfig:
