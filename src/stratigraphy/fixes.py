@@ -45,14 +45,18 @@ def _prob(ex: dict[str, np.ndarray], suite: str) -> np.ndarray:
 
 
 def plan_fixes(
-    run_dir: str | Path, policy: str = "relabel", threshold: float = 0.5, use_review: bool = True
+    run: str | Path | RunView,
+    policy: str = "relabel",
+    threshold: float = 0.5,
+    use_review: bool = True,
 ) -> FixPlan:
     """Decide every example's fate; human decisions first, then the policy."""
     if policy not in POLICIES:
         raise ConfigError(f"--policy must be one of {POLICIES}; got {policy!r}.")
     if not 0.0 < threshold <= 1.0:
         raise ConfigError(f"--threshold must lie in (0, 1]; got {threshold}.")
-    view = RunView.open(run_dir)
+    view = run if isinstance(run, RunView) else RunView.open(run)
+    run_dir = view.path
     ex = view.examples
     if "p_mislabeled" not in ex:
         raise ConfigError("this run has no mislabeled probe suite, so p(mislabeled) is unknown.")
@@ -181,8 +185,9 @@ def apply_fixes(
     label) and every change with its reason to ``<out>.changes.csv``."""
     out = Path(out)
     check_output_suffix(out)
-    plan = plan_fixes(run_dir, policy, threshold, use_review)
-    write_subset(RunView.open(run_dir), np.flatnonzero(plan.keep), plan.labels, out)
+    view = RunView.open(run_dir)
+    plan = plan_fixes(view, policy, threshold, use_review)
+    write_subset(view, np.flatnonzero(plan.keep), plan.labels, out)
     changes = out.with_name(out.stem + ".changes.csv")
     write_changes_csv(plan, changes)
     return plan, changes

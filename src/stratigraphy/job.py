@@ -76,10 +76,12 @@ class RunResult:
     examples: pa.Table
 
 
-def _identity(cfg: RunConfig, data: LabelledData, noise_rate: float) -> dict[str, Any]:
+def _identity(
+    cfg: RunConfig, data: LabelledData, fingerprint: str, noise_rate: float
+) -> dict[str, Any]:
     return {
         "data": data.name,
-        "fingerprint": data.fingerprint(),
+        "fingerprint": fingerprint,
         "seed": cfg.seed,
         "epochs": cfg.epochs,
         "model": cfg.model,
@@ -115,7 +117,8 @@ def run(
         suites=tuple(cfg.probes), size=cfg.probe_size, user_suites=cfg.user_suites, seed=cfg.seed
     )
     probe_cfg.validate()
-    check_run_dir(out, _identity(cfg, data, noise_rate), cfg.resume)
+    identity = _identity(cfg, data, data.fingerprint(), noise_rate)
+    check_run_dir(out, identity, cfg.resume)
 
     truth: np.ndarray | None = None
     given = data.y
@@ -130,7 +133,7 @@ def run(
 
     out.mkdir(parents=True, exist_ok=True)
     run_info: dict[str, Any] = {
-        "identity": _identity(cfg, data, noise_rate),
+        "identity": identity,
         "config": {
             k: (str(v) if isinstance(v, Path) else v)
             for k, v in asdict(cfg).items()
@@ -144,7 +147,7 @@ def run(
             "class_names": data.class_names,
             "input_shape": list(data.X.shape[1:]),
             "modality": data.modality,
-            "fingerprint": data.fingerprint(),
+            "fingerprint": identity["fingerprint"],
         },
         "training_rows": int(probed.X.shape[0]),
         "probe_size": cfg.probe_size or auto_probe_size(data.n),

@@ -61,10 +61,9 @@ def suggest_labels(
 ) -> np.ndarray:
     """For flagged rows, the class predicted most often in the epochs that disagreed with the given
     label (the model's view before it memorised it); every other row keeps its label."""
-    n, n_epochs = pred.shape
-    other = (pred != labels[:, None]) & (pred >= 0)
-    rows = np.repeat(np.arange(n), n_epochs).reshape(n, n_epochs)[other]
-    counts = np.bincount(rows * n_classes + pred[other], minlength=n * n_classes)
+    n = pred.shape[0]
+    rows, epochs = np.nonzero((pred != labels[:, None]) & (pred >= 0))
+    counts = np.bincount(rows * n_classes + pred[rows, epochs], minlength=n * n_classes)
     counts = counts.reshape(n, n_classes)
     alt = counts.argmax(1)
     has_alt = counts.max(1) > 0

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError
+from .fixes import write_subset
+from .runview import RunView
 from .seeding import stream
 
 # Which end of each score to keep: the informative, hard examples (EL2N, Paul et al.; forgetting,
@@ -93,9 +95,6 @@ def prune_run(
     seed: int = 0,
 ) -> np.ndarray:
     """Select the examples of a run to keep and write them like ``strat fix`` does."""
-    from .fixes import write_subset
-    from .runview import RunView
-
     view = RunView.open(run_dir)
     ex = view.examples
     labels = ex["label"].astype(np.int64)

@@ -89,17 +89,25 @@ class DynamicsStore:
         """One signal as an N×E array (float16 for float signals, int32 for ``pred``)."""
         if signal not in SIGNALS:
             raise KeyError(f"unknown signal {signal!r}; the store holds {SIGNALS}.")
+        return self._read((signal,), epochs)[signal]
+
+    def read_all(self) -> dict[str, np.ndarray]:
+        """Every signal as an N×E array, each epoch file read once."""
+        return self._read(SIGNALS)
+
+    def _read(
+        self, signals: Sequence[str], epochs: Sequence[int] | None = None
+    ) -> dict[str, np.ndarray]:
         ep = list(range(self.finished_epochs())) if epochs is None else list(epochs)
         if not ep:
             raise FileNotFoundError(f"{self.directory} holds no finished epoch.")
-        dtype = np.int32 if signal == "pred" else np.float16
-        first = pq.read_table(self.path(ep[0]), columns=[signal]).column(0).to_numpy()
-        out = np.empty((first.shape[0], len(ep)), dtype=dtype)
-        out[:, 0] = first
-        for j, e in enumerate(ep[1:], start=1):
-            out[:, j] = pq.read_table(self.path(e), columns=[signal]).column(0).to_numpy()
+        out: dict[str, np.ndarray] = {}
+        for j, e in enumerate(ep):
+            table = pq.read_table(self.path(e), columns=list(signals))
+            for name in signals:
+                col = table.column(name).to_numpy()
+                if j == 0:
+                    dtype = np.int32 if name == "pred" else np.float16
+                    out[name] = np.empty((col.shape[0], len(ep)), dtype=dtype)
+                out[name][:, j] = col
         return out
-
-    def read_all(self) -> dict[str, np.ndarray]:
-        """Every signal as an N×E array."""
-        return {s: self.read(s) for s in SIGNALS}
