@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .distributed import MergeStats, merge_rows, world
 from .store import FLOAT_SIGNALS, DynamicsStore
 
 
@@ -64,6 +65,10 @@ class DynamicsRecorder:
     ``None`` the epochs stay in memory, available from :meth:`arrays`. While an epoch's logits fit
     in ``defer_bytes``, a batch costs one copy of its logits into a buffer and the signals are
     computed for all examples at once when the epoch ends; above it they are computed per batch.
+
+    Under ``torch.distributed`` each rank records the batches of its own shard; ``end_epoch``
+    (called on every rank) gathers them so every rank holds one value per example, and rank 0
+    alone writes the store. ``last_merge`` tells how many repeats the sampler's padding caused.
     """
 
     def __init__(
@@ -81,6 +86,7 @@ class DynamicsRecorder:
         self.defer_bytes = defer_bytes
         self._buffers: dict[str, torch.Tensor] | None = None
         self._memory: list[dict[str, np.ndarray]] = []
+        self.last_merge: MergeStats | None = None
 
     def _allocate(self, logits: torch.Tensor) -> dict[str, torch.Tensor]:
         device, n = logits.device, self.n_examples
@@ -143,8 +149,13 @@ class DynamicsRecorder:
         """Close the epoch: hand its signals to the store (or memory) and reset the buffers."""
         if self._buffers is None:
             raise RuntimeError("end_epoch() called before any update() in this epoch.")
-        out = self._finish(self._buffers)
-        if self.store is not None:
+        bufs = self._buffers
+        rank, size = world()
+        if size > 1:
+            seen = bufs["labels"] >= 0 if "logits" in bufs else bufs["pred"] >= 0
+            bufs, self.last_merge = merge_rows(bufs, seen)
+        out = self._finish(bufs)
+        if self.store is not None and rank == 0:
             self.store.write_epoch(self.epoch, out)
         else:
             self._memory.append(

@@ -5,7 +5,9 @@ probability ``prune``, the examples whose last recorded loss is below the mean, 
 kept low-loss examples the weight 1/(1 − prune) so the expected gradient is unbiased; the final
 ``1 − anneal`` share of epochs uses all data. The user's dataset and DataLoader stay as they
 are: pass the sampler, feed it the batch's per-example losses, multiply the loss by
-:meth:`weights`. Sharding over ``num_replicas`` ranks works like ``DistributedSampler``.
+:meth:`weights`. Sharding over ``num_replicas`` ranks works like ``DistributedSampler``; under
+``torch.distributed`` :meth:`set_epoch` first shares the losses every rank saw, so all ranks plan
+the same epoch.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import math
 from collections.abc import Iterator
 
 import torch
+import torch.distributed as dist
 from torch.utils.data import Sampler
 
 from .errors import ConfigError
@@ -50,17 +53,31 @@ class PruningSampler(Sampler[int]):
         self.epoch = 0
         self.loss = torch.full((n_examples,), float("nan"))
         self._weights = torch.ones(n_examples)
+        self._touched = torch.zeros(n_examples, dtype=torch.bool)
         self.visited = 0
         self._plan()
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the examples of ``epoch`` (call before iterating, as with DistributedSampler)."""
         self.epoch = epoch
+        self._share_losses()
         self._plan()
 
     def update(self, indices: torch.Tensor, loss: torch.Tensor) -> None:
         """Record the batch's per-example losses (``reduction='none'``), detached."""
-        self.loss[indices.cpu().long()] = loss.detach().float().cpu()
+        idx = indices.cpu().long()
+        self.loss[idx] = loss.detach().float().cpu()
+        self._touched[idx] = True
+
+    def _share_losses(self) -> None:
+        """Average each example's fresh loss over the ranks that saw it (padding repeats some)."""
+        if self.num_replicas > 1 and dist.is_available() and dist.is_initialized():
+            total = torch.where(self._touched, self.loss, torch.zeros_like(self.loss))
+            count = self._touched.float()
+            dist.all_reduce(total)
+            dist.all_reduce(count)
+            self.loss = torch.where(count > 0, total / count.clamp(min=1.0), self.loss)
+        self._touched.zero_()
 
     def weights(self, indices: torch.Tensor) -> torch.Tensor:
         """Loss weights of a batch: 1/(1 − prune) for kept low-loss examples, 1 otherwise."""
