@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 FLOAT_SIGNALS = ("loss", "margin", "p_label", "el2n")
 SIGNALS = (*FLOAT_SIGNALS, "pred")
 _EPOCH_FILE = re.compile(r"^epoch_(\d{5})\.parquet$")
+ROW_GROUP = 262_144
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -61,7 +62,7 @@ class DynamicsStore:
             columns[name] = pa.array(np.asarray(signals[name], dtype=np.float16))
         columns["pred"] = pa.array(np.asarray(signals["pred"], dtype=np.int32))
         path = self.path(epoch)
-        atomic_write_table(path, pa.table(columns))
+        atomic_write_table(path, pa.table(columns), row_group_size=ROW_GROUP)
         return path
 
     def finished_epochs(self) -> int:
@@ -95,12 +96,52 @@ class DynamicsStore:
         """Every signal as an N×E array, each epoch file read once."""
         return self._read(SIGNALS)
 
+    def read_rows(
+        self, rows: np.ndarray, signals: Sequence[str] = SIGNALS
+    ) -> dict[str, np.ndarray]:
+        """Signals of the given rows only (e.g. the probes), one column of one epoch at a time."""
+        ep = self._epochs()
+        out = {s: np.empty((rows.size, len(ep)), np.int32 if s == "pred" else np.float16)
+               for s in signals}  # fmt: skip
+        for j, e in enumerate(ep):
+            table = pq.read_table(self.path(e), columns=list(signals))
+            for name in signals:
+                out[name][:, j] = table.column(name).to_numpy()[rows]
+        return out
+
+    def iter_chunks(
+        self, chunk_rows: int = ROW_GROUP, signals: Sequence[str] = SIGNALS
+    ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """``(first_row, signals)`` for consecutive chunks of rows, every epoch file streamed in
+        step, so memory holds one chunk of every epoch and never the whole N×E."""
+        ep = self._epochs()
+        readers = [
+            pq.ParquetFile(self.path(e)).iter_batches(batch_size=chunk_rows, columns=list(signals))
+            for e in ep
+        ]
+        start = 0
+        for batches in zip(*readers, strict=True):
+            n = batches[0].num_rows
+            chunk = {}
+            for name in signals:
+                dtype = np.int32 if name == "pred" else np.float16
+                a = np.empty((n, len(ep)), dtype=dtype)
+                for j, b in enumerate(batches):
+                    a[:, j] = b.column(name).to_numpy(zero_copy_only=False)
+                chunk[name] = a
+            yield start, chunk
+            start += n
+
+    def _epochs(self) -> list[int]:
+        ep = list(range(self.finished_epochs()))
+        if not ep:
+            raise FileNotFoundError(f"{self.directory} holds no finished epoch.")
+        return ep
+
     def _read(
         self, signals: Sequence[str], epochs: Sequence[int] | None = None
     ) -> dict[str, np.ndarray]:
-        ep = list(range(self.finished_epochs())) if epochs is None else list(epochs)
-        if not ep:
-            raise FileNotFoundError(f"{self.directory} holds no finished epoch.")
+        ep = self._epochs() if epochs is None else list(epochs)
         out: dict[str, np.ndarray] = {}
         for j, e in enumerate(ep):
             table = pq.read_table(self.path(e), columns=list(signals))
