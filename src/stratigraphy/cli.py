@@ -108,7 +108,10 @@ def _summary_tables(summary: dict[str, Any]) -> list[Table]:
 def run_cmd(
     data: Annotated[
         str,
-        typer.Argument(help="digits (default), fashion-mnist, a .npz with X and y, or an idx dir"),
+        typer.Argument(
+            help="digits (default), fashion-mnist, a .npz with X and y, a .csv/.parquet table, "
+            "an image folder (one sub-folder per class) or a directory of idx files"
+        ),
     ] = "digits",
     out: Annotated[Path, typer.Option("--out", "-o", help="run directory to write")] = Path(
         "runs/digits"
@@ -131,7 +134,23 @@ def run_cmd(
     noise_rate: Annotated[
         float | None, typer.Option(help="plant this share of label errors (digits: 0.1)")
     ] = None,
-    noise_kind: Annotated[str, typer.Option(help="symmetric | asymmetric")] = "symmetric",
+    noise_kind: Annotated[
+        str, typer.Option(help="symmetric | asymmetric (along known confusions)")
+    ] = "symmetric",
+    corrupt_rate: Annotated[float, typer.Option(help="plant corrupted inputs (share)")] = 0.0,
+    ood_rate: Annotated[
+        float, typer.Option(help="insert out-of-distribution examples (share of N)")
+    ] = 0.0,
+    text_column: Annotated[
+        str | None, typer.Option(help="table column holding text (embedded offline)")
+    ] = None,
+    label_column: Annotated[str, typer.Option(help="table column holding the label")] = "label",
+    image_size: Annotated[
+        int | None, typer.Option(help="resize image-folder images to this side")
+    ] = None,
+    seeds: Annotated[
+        int, typer.Option(help="train this many seeds and average their trajectories")
+    ] = 1,
     batch_size: Annotated[int, typer.Option()] = 128,
     lr: Annotated[float, typer.Option(help="peak SGD learning rate (cosine schedule)")] = 0.05,
     eval_pass: Annotated[
@@ -154,6 +173,12 @@ def run_cmd(
             user_suites=_parse_user_suites(suite or []),
             noise_rate=noise_rate,
             noise_kind=noise_kind,
+            corrupt_rate=corrupt_rate,
+            ood_rate=ood_rate,
+            text_column=text_column,
+            label_column=label_column,
+            image_size=image_size,
+            seeds=seeds,
             batch_size=batch_size,
             lr=lr,
             eval_pass=eval_pass,
@@ -173,15 +198,30 @@ def run_cmd(
             def on_stage(name: str) -> None:
                 progress.update(task, description=name)
 
+            runs_done = {"epochs": 0, "last": -1}
+
             def on_batch(epoch: int, batch: int) -> None:
                 if batch == 1:
+                    if epoch <= runs_done["last"]:
+                        runs_done["epochs"] += epochs
+                    runs_done["last"] = epoch
+                    seed_note = (
+                        f" (seed {runs_done['epochs'] // epochs + 1}/{seeds})" if seeds > 1 else ""
+                    )
                     progress.update(
-                        task, description=f"epoch {epoch + 1}/{epochs}", completed=epoch
+                        task,
+                        description=f"epoch {epoch + 1}/{epochs}{seed_note}",
+                        completed=runs_done["epochs"] + epoch,
+                        total=epochs * seeds,
                     )
 
-            progress.update(task, total=epochs)
-            result = run(cfg, on_batch=on_batch, on_stage=on_stage)
-            progress.update(task, completed=epochs, description="done")
+            def on_progress(what: str, done: int, total: int) -> None:
+                progress.update(task, description=what, completed=done, total=total)
+
+            result = run(cfg, on_batch=on_batch, on_stage=on_stage, on_progress=on_progress)
+            progress.update(
+                task, completed=epochs * seeds, total=epochs * seeds, description="done"
+            )
     out_console = Console()
     for table in _summary_tables(result.summary):
         out_console.print(table)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,11 +36,17 @@ class LabelledData:
     y: np.ndarray
     class_names: list[str] = field(default_factory=list)
     name: str = "data"
+    captions: list[str] | None = None
+    kind: str | None = None
 
     def __post_init__(self) -> None:
         self.X, self.y = validate_arrays(self.X, self.y, len(self.class_names) or None)
         if not self.class_names:
             self.class_names = [str(c) for c in range(int(self.y.max()) + 1)]
+        if self.captions is not None and len(self.captions) != self.X.shape[0]:
+            raise DataValidationError(
+                f"{len(self.captions)} captions for {self.X.shape[0]} examples."
+            )
 
     @property
     def n(self) -> int:
@@ -51,7 +58,10 @@ class LabelledData:
 
     @property
     def modality(self) -> str:
-        """``image`` for N×C×H×W inputs, ``vector`` for N×D."""
+        """``image`` for N×C×H×W inputs, ``text`` for embedded texts, ``tabular`` for encoded
+        tables, ``vector`` for other N×D inputs."""
+        if self.kind is not None:
+            return self.kind
         return "image" if self.X.ndim == 4 else "vector"
 
     def fingerprint(self) -> str:
@@ -176,17 +186,57 @@ def load_fashion_mnist(data_dir: str | Path | None = None, split: str = "train")
     return d
 
 
-def load_source(source: str | None, data_dir: str | Path | None = None) -> LabelledData:
-    """Resolve the CLI's DATA argument: ``digits`` (default), ``fashion-mnist`` or an ``.npz``."""
+@dataclass
+class SourceOptions:
+    """How to read tables and folders: which columns hold the text and the label, image size."""
+
+    text_column: str | None = None
+    label_column: str = "label"
+    image_size: int | None = None
+    drop_columns: tuple[str, ...] = ()
+
+
+def load_source(
+    source: str | None,
+    data_dir: str | Path | None = None,
+    options: SourceOptions | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> LabelledData:
+    """Resolve the CLI's DATA argument: ``digits`` (default), ``fashion-mnist``, an ``.npz``, a
+    CSV/Parquet table (text with ``text_column``, tabular otherwise), an image folder (one
+    sub-folder per class) or a directory of idx files."""
+    opts = options or SourceOptions()
+    progress = on_progress or (lambda _what, _done, _total: None)
     if source in (None, "", "digits"):
         return load_digits_data()
     if source == "fashion-mnist":
         return load_fashion_mnist(data_dir)
+    path = Path(source)
     if source.endswith(".npz"):
         return load_npz(source)
-    if data_dir is not None or Path(source).is_dir():
+    if path.suffix.lower() in (".csv", ".parquet", ".pq"):
+        if opts.text_column:
+            from .text import embed_texts, load_text_table
+
+            texts, y, names = load_text_table(path, opts.text_column, opts.label_column)
+            X = embed_texts(texts, on_progress=lambda d, t: progress("embedding texts", d, t))
+            return LabelledData(X, y, names, name=path.stem, captions=texts, kind="text")
+        from .tabular import load_tabular
+
+        X, y, names = load_tabular(path, opts.label_column, opts.drop_columns)
+        return LabelledData(X, y, names, name=path.stem, kind="tabular")
+    if data_dir is None and path.is_dir():
+        from .imagefolder import is_image_folder, load_image_folder
+
+        if is_image_folder(path):
+            X, y, names, files = load_image_folder(
+                path, opts.image_size, lambda d, t: progress("reading images", d, t)
+            )
+            return LabelledData(X, y, names, name=path.name, captions=files, kind="image")
+    if data_dir is not None or path.is_dir():
         return load_idx_dir(data_dir or source)
     raise DataValidationError(
         f"Unknown data source {source!r}: use 'digits', 'fashion-mnist', a .npz file with X and y, "
-        "or a directory of MNIST-format idx files."
+        "a .csv/.parquet table (--label-column, and --text-column for text), an image folder "
+        "with one sub-folder per class, or a directory of MNIST-format idx files."
     )

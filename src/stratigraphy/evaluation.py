@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
+
+PLANTED_ORDER = ("clean", "mislabeled", "corrupted", "out_of_distribution")
+MATCHING_SUITE = {
+    "mislabeled": "mislabeled",
+    "corrupted": "corrupted",
+    "out_of_distribution": "random_input",
+}
 
 
 def detection_quality(
@@ -26,4 +35,32 @@ def detection_quality(
         "precision_at_k": hits / max(k, 1),
         "recall_at_k": hits / n_pos,
         "k": k,
+    }
+
+
+def kind_confusion(planted: np.ndarray, inferred: np.ndarray, suites: list[str]) -> dict[str, Any]:
+    """Planted kind (rows) against inferred metadata (columns) over the scored examples, as counts
+    and as shares of each planted kind; ``random_input`` is the suite that stands for
+    out-of-distribution inputs, so its column is labelled so."""
+    planted = np.asarray(planted, dtype=object)
+    inferred = np.asarray(inferred, dtype=object)
+    scored = np.isin(inferred, suites)
+    kinds = [k for k in PLANTED_ORDER if (planted[scored] == k).any()]
+    counts = np.zeros((len(kinds), len(suites)), dtype=np.int64)
+    for i, k in enumerate(kinds):
+        row = inferred[scored & (planted == k)]
+        for j, s in enumerate(suites):
+            counts[i, j] = int((row == s).sum())
+    shares = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    diagonal = {
+        k: float(shares[i, suites.index(MATCHING_SUITE[k])])
+        for i, k in enumerate(kinds)
+        if MATCHING_SUITE.get(k) in suites
+    }
+    return {
+        "rows": kinds,
+        "columns": suites,
+        "counts": counts.tolist(),
+        "shares": shares.round(4).tolist(),
+        "diagonal": diagonal,
     }

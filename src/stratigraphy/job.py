@@ -12,14 +12,18 @@ import numpy as np
 import pyarrow as pa
 
 from .analysis import analyze
-from .data import LabelledData, load_source
+from .data import LabelledData, SourceOptions, load_source
+from .ensemble import average_signals, seed_stability
 from .errors import ConfigError
+from .evaluation import kind_confusion
 from .models import resolve_kind
-from .noise import NOISE_KINDS, plant_label_noise
+from .noise import NOISE_KINDS
+from .planting import Planted, PlantSpec, plant
 from .probes import BUILTIN_SUITES, ProbeConfig, auto_probe_size, build_probes
 from .report import write_report
 from .rundir import (
     EXAMPLES_PARQUET,
+    PLANTED_PARQUET,
     PROBES_PARQUET,
     RUN_JSON,
     SUMMARY_JSON,
@@ -46,6 +50,12 @@ class RunConfig:
     user_suites: dict[str, np.ndarray] = field(default_factory=dict)
     noise_rate: float | None = None
     noise_kind: str = "symmetric"
+    corrupt_rate: float = 0.0
+    ood_rate: float = 0.0
+    text_column: str | None = None
+    label_column: str = "label"
+    image_size: int | None = None
+    seeds: int = 1
     batch_size: int = 128
     lr: float = 0.05
     eval_pass: bool = False
@@ -61,6 +71,18 @@ class RunConfig:
             raise ConfigError(f"--noise-kind must be one of {NOISE_KINDS}.")
         if self.noise_rate is not None and not 0.0 <= self.noise_rate < 1.0:
             raise ConfigError("--noise-rate must lie in [0, 1).")
+        if self.seeds < 1:
+            raise ConfigError("--seeds must be at least 1.")
+        self.plant_spec().validate()
+
+    def source_options(self) -> SourceOptions:
+        return SourceOptions(self.text_column, self.label_column, self.image_size)
+
+    def plant_spec(self) -> PlantSpec:
+        return PlantSpec(
+            self.effective_noise_rate(), self.noise_kind, self.corrupt_rate, self.ood_rate,
+            self.seed,
+        )  # fmt: skip
 
     def effective_noise_rate(self) -> float:
         """Digits plants 10% symmetric noise unless told otherwise; other data plants none."""
@@ -90,10 +112,29 @@ def _identity(
         "user_suites": {k: np.asarray(v).tolist() for k, v in cfg.user_suites.items()},
         "noise_rate": noise_rate,
         "noise_kind": cfg.noise_kind,
+        "corrupt_rate": cfg.corrupt_rate,
+        "ood_rate": cfg.ood_rate,
+        "seeds": cfg.seeds,
         "batch_size": cfg.batch_size,
         "lr": cfg.lr,
         "eval_pass": cfg.eval_pass,
     }
+
+
+def prepare_data(
+    cfg: RunConfig,
+    data: LabelledData | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[LabelledData, Planted | None]:
+    """The source data and, when the config plants problems, the planted variant (same seed,
+    same result, so a run directory can rebuild what it trained on)."""
+    data = (
+        data
+        if data is not None
+        else load_source(cfg.source, cfg.data_dir, cfg.source_options(), on_progress)
+    )
+    spec = cfg.plant_spec()
+    return data, (plant(data, spec) if spec.any else None)
 
 
 def run(
@@ -101,6 +142,7 @@ def run(
     data: LabelledData | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> RunResult:
     """Run the main job end to end and write the run directory ``cfg.out``.
 
@@ -109,7 +151,8 @@ def run(
     stage = on_stage or (lambda _s: None)
     t_start = time.perf_counter()
     cfg.validate()
-    data = data if data is not None else load_source(cfg.source, cfg.data_dir)
+    source, planted = prepare_data(cfg, data, on_progress)
+    data = planted.data if planted is not None else source
     noise_rate = cfg.effective_noise_rate()
     out = Path(cfg.out)
     resolve_kind(cfg.model, tuple(data.X.shape[1:]))
@@ -117,15 +160,16 @@ def run(
         suites=tuple(cfg.probes), size=cfg.probe_size, user_suites=cfg.user_suites, seed=cfg.seed
     )
     probe_cfg.validate()
-    identity = _identity(cfg, data, data.fingerprint(), noise_rate)
+    identity = _identity(cfg, source, source.fingerprint(), noise_rate)
     check_run_dir(out, identity, cfg.resume)
 
     truth: np.ndarray | None = None
+    true_labels: np.ndarray | None = None
     given = data.y
-    if noise_rate > 0:
-        given, truth = plant_label_noise(
-            data.y, data.n_classes, noise_rate, cfg.noise_kind, seed=cfg.seed
-        )
+    if planted is not None:
+        true_labels = planted.true_label
+        if noise_rate > 0:
+            truth = planted.label_errors
     stage("building probe suites")
     t0 = time.perf_counter()
     probed = build_probes(data.X, given, data.n_classes, probe_cfg)
@@ -143,6 +187,7 @@ def run(
         "data": {
             "name": data.name,
             "n_examples": data.n,
+            "n_source_examples": source.n,
             "n_classes": data.n_classes,
             "class_names": data.class_names,
             "input_shape": list(data.X.shape[1:]),
@@ -155,6 +200,8 @@ def run(
     }
     write_json(out / RUN_JSON, run_info)
     atomic_write_table(out / PROBES_PARQUET, probed.probes)
+    if planted is not None:
+        atomic_write_table(out / PLANTED_PARQUET, planted.table())
 
     stage("training and recording")
     train_cfg = TrainConfig(
@@ -166,29 +213,56 @@ def run(
         eval_pass=cfg.eval_pass,
     )
     t0 = time.perf_counter()
-    trained: TrainResult = train_and_record(
-        probed.X, probed.y, data.n_classes, train_cfg, out, resume=cfg.resume, on_batch=on_batch
-    )
+    trained: TrainResult | None = None
+    per_seed: list[dict[str, np.ndarray]] = []
+    for s in range(cfg.seeds):
+        seed_dir = out if s == 0 else out / "seeds" / str(cfg.seed + s)
+        train_cfg.seed = cfg.seed + s
+        result = train_and_record(
+            probed.X, probed.y, data.n_classes, train_cfg, seed_dir, resume=cfg.resume,
+            on_batch=on_batch,
+        )  # fmt: skip
+        trained = trained or result
+        store_dir = seed_dir / "dynamics" / ("eval" if cfg.eval_pass else "")
+        per_seed.append(DynamicsStore(store_dir).read_all())
+    assert trained is not None
     t_train = time.perf_counter() - t0
 
     stage("inferring metadata")
     t0 = time.perf_counter()
-    store_dir = out / "dynamics" / ("eval" if cfg.eval_pass else "")
-    signals = DynamicsStore(store_dir).read_all()
+    signals = average_signals(per_seed, data.n_classes) if cfg.seeds > 1 else per_seed[0]
     analysis = analyze(
-        signals,
-        probed,
-        data.class_names,
-        truth,
-        data.y if truth is not None else None,
-        k=cfg.k,
-        seed=cfg.seed,
+        signals, probed, data.class_names, truth, true_labels, k=cfg.k, seed=cfg.seed
     )
     t_infer = time.perf_counter() - t0
+    if planted is not None:
+        analysis.examples = analysis.examples.append_column(
+            "planted", pa.array(planted.kind.tolist())
+        )
+    if data.captions is not None:
+        analysis.examples = analysis.examples.append_column("caption", pa.array(data.captions))
     atomic_write_table(out / EXAMPLES_PARQUET, analysis.examples, row_group_size=1_000_000)
     summary = analysis.summary
     if "detection" in summary:
         summary["detection"].update(noise_rate=noise_rate, noise_kind=cfg.noise_kind)
+    if planted is not None:
+        summary["planted"] = kind_confusion(
+            planted.kind, analysis.examples.column("metadata").to_numpy(zero_copy_only=False),
+            list(analysis.inference.suites),
+        )  # fmt: skip
+    if cfg.seeds > 1:
+        stage("comparing seeds")
+        averaged_ap = summary.get("detection", {}).get("scores", {}).get("mislabel_score", {})
+        summary["seeds"] = seed_stability(
+            per_seed,
+            averaged_ap.get("ap"),
+            probed,
+            data.class_names,
+            truth,
+            true_labels,
+            cfg.k,
+            cfg.seed,
+        )
     timings = {
         "probes_s": t_probes,
         "training_s": t_train,

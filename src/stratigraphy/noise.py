@@ -21,7 +21,8 @@ def plant_label_noise(
     """Flip exactly ``round(rate·N)`` labels; return ``(noisy_labels, flipped_mask)``.
 
     ``symmetric`` draws each new label uniformly among the other classes; ``asymmetric`` maps
-    class c to ``transitions[c]`` (default c → c+1 mod C), the usual model of systematic confusion.
+    class c to ``transitions[c]`` (default c → c+1 mod C), the usual model of systematic confusion;
+    there ``rate`` is the share flipped among the classes that have a transition.
     """
     if not 0.0 <= rate < 1.0:
         raise ConfigError(f"noise rate must lie in [0, 1); got {rate}.")
@@ -32,18 +33,22 @@ def plant_label_noise(
     rng = stream(seed, "label-noise")
     y = np.asarray(y, dtype=np.int64)
     noisy = y.copy()
-    n_flip = int(round(rate * y.size))
     flip = np.zeros(y.size, dtype=bool)
-    if n_flip == 0:
-        return noisy, flip
-    idx = rng.choice(y.size, size=n_flip, replace=False)
     if kind == "symmetric":
+        n_flip = int(round(rate * y.size))
+        if n_flip == 0:
+            return noisy, flip
+        idx = rng.choice(y.size, size=n_flip, replace=False)
         offset = rng.integers(1, n_classes, size=n_flip)
         noisy[idx] = (y[idx] + offset) % n_classes
     else:
-        table = np.array(
-            [(transitions or {}).get(c, (c + 1) % n_classes) for c in range(n_classes)]
-        )
+        default = {c: (c + 1) % n_classes for c in range(n_classes)}
+        table = np.array([(transitions or default).get(c, c) for c in range(n_classes)])
+        eligible = np.flatnonzero(table[y] != y)
+        n_flip = int(round(rate * eligible.size))
+        if n_flip == 0:
+            return noisy, flip
+        idx = rng.choice(eligible, size=n_flip, replace=False)
         noisy[idx] = table[y[idx]]
     flip[idx] = noisy[idx] != y[idx]
     return noisy, flip

@@ -15,6 +15,7 @@ RUN_JSON = "run.json"
 SUMMARY_JSON = "summary.json"
 PROBES_PARQUET = "probes.parquet"
 EXAMPLES_PARQUET = "examples.parquet"
+PLANTED_PARQUET = "planted.parquet"
 DYNAMICS_DIR = "dynamics"
 
 

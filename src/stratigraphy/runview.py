@@ -75,9 +75,16 @@ class RunView:
     def data(self) -> LabelledData | None:
         """The original inputs, reloaded from the run's source when it is reachable and still has
         the same fingerprint; None otherwise (pages then show trajectories without inputs)."""
-        cfg = self.run["config"]
+        from .job import RunConfig, prepare_data
+
+        cfg = dict(self.run["config"])
         try:
-            data = load_source(cfg.get("source"), cfg.get("data_dir"))
-        except (StratigraphyError, OSError):
+            known = RunConfig.__dataclass_fields__
+            config = RunConfig(**{k: v for k, v in cfg.items() if k in known})
+            source = load_source(config.source, config.data_dir, config.source_options())
+            if source.fingerprint() != self.run["data"]["fingerprint"]:
+                return None
+            _, planted = prepare_data(config, source)
+        except (StratigraphyError, OSError, TypeError):
             return None
-        return data if data.fingerprint() == self.run["data"]["fingerprint"] else None
+        return planted.data if planted is not None else source
