@@ -33,7 +33,7 @@ from .store import ROW_GROUP, DynamicsStore
 
 def _features(sig: dict[str, np.ndarray], labels: np.ndarray) -> np.ndarray:
     correct = sig["pred"] == labels[:, None]
-    return trajectory_features(sig["loss"], sig["margin"], sig["p_label"], correct)
+    return trajectory_features(sig["loss"], sig["margin"], sig["p_label"], correct, sig["el2n"])
 
 
 def _candidates(

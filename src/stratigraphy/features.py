@@ -30,10 +30,16 @@ def _summaries(a: np.ndarray) -> list[np.ndarray]:
 
 
 def trajectory_features(
-    loss: np.ndarray, margin: np.ndarray, p_label: np.ndarray, correct: np.ndarray
+    loss: np.ndarray,
+    margin: np.ndarray,
+    p_label: np.ndarray,
+    correct: np.ndarray,
+    el2n: np.ndarray | None = None,
 ) -> np.ndarray:
     """N×F float32: resampled loss and margin trajectories plus summary statistics of loss,
-    margin, probability of the given label and correctness."""
+    margin, probability of the given label and correctness; with ``el2n``, also of the
+    prediction's purity Σₖpₖ² = EL2N² + 2·p(label) − 1, which tells a confident prediction of
+    another class (a wrong label) from a spread one (an input that resembles no class)."""
     loss = np.nan_to_num(loss.astype(np.float32), nan=0.0)
     margin = np.nan_to_num(margin.astype(np.float32), nan=0.0)
     p_label = np.nan_to_num(p_label.astype(np.float32), nan=0.0)
@@ -47,4 +53,8 @@ def trajectory_features(
         c.mean(1, keepdims=True),
         c[:, -max(c.shape[1] // 4, 1) :].mean(1, keepdims=True),
     ]
+    if el2n is not None:
+        e = np.nan_to_num(el2n.astype(np.float32), nan=0.0)
+        purity = np.clip(e * e + 2.0 * p_label - 1.0, 0.0, 1.0)
+        parts += [s[:, None] for s in _summaries(purity)]
     return np.concatenate(parts, axis=1).astype(np.float32)

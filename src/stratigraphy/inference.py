@@ -98,7 +98,11 @@ def classifier_proba(
     def features(rows: np.ndarray | slice) -> np.ndarray:
         correct = signals["pred"][rows] == labels[rows][:, None]
         return trajectory_features(
-            signals["loss"][rows], signals["margin"][rows], signals["p_label"][rows], correct
+            signals["loss"][rows],
+            signals["margin"][rows],
+            signals["p_label"][rows],
+            correct,
+            signals["el2n"][rows] if "el2n" in signals else None,
         )
 
     model = make_pipeline(

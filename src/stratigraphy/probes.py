@@ -25,6 +25,49 @@ IMAGE_NOISE_STD = 0.25
 VECTOR_NOISE_STD = 1.0
 
 
+RANDOM_INPUT_KINDS = ("mixed", "shuffled", "blend", "uniform")
+PATCH_GRID = 4
+BLEND_OF = 8
+
+
+def random_inputs(X: np.ndarray, size: int, rng: np.random.Generator, kind: str) -> np.ndarray:
+    """Inputs that carry no class. ``shuffled`` rearranges real examples — images as a 4×4 grid of
+    patches in random order, vectors with every feature drawn from a different example — so each
+    keeps the data's local statistics but stands alone, as a stray foreign input does;
+    ``blend`` averages 8 random examples, so the probes crowd together near the data's mean, as
+    a batch of inputs from one foreign source does; ``mixed`` (the default) is half of each;
+    ``uniform`` is MAP-D's uniform noise (images) or Gaussian noise at the data's scale."""
+    n = X.shape[0]
+    if kind == "mixed":
+        half = size // 2
+        return np.concatenate(
+            [random_inputs(X, half, rng, "shuffled"), random_inputs(X, size - half, rng, "blend")]
+        )
+    if kind == "blend":
+        picks = rng.integers(0, n, size=(size, BLEND_OF))
+        return X[picks].mean(1).astype(np.float32)
+    if kind == "uniform":
+        if X.ndim == 4:
+            return rng.random((size, *X.shape[1:]), dtype=np.float32)
+        mean, std = X.mean(0), X.std(0) + 1e-6
+        return (mean + std * rng.standard_normal((size, X.shape[1]))).astype(np.float32)
+    if X.ndim != 4:
+        rows = rng.integers(0, n, size=(size, X.shape[1]))
+        return X[rows, np.arange(X.shape[1])].astype(np.float32)
+    out = X[rng.integers(0, n, size=size)].astype(np.float32, copy=True)
+    _, _, h, w = out.shape
+    ph, pw = max(h // PATCH_GRID, 1), max(w // PATCH_GRID, 1)
+    gh, gw = h // ph, w // pw
+    core = out[:, :, : gh * ph, : gw * pw]
+    patches = core.reshape(size, -1, gh, ph, gw, pw).transpose(0, 2, 4, 1, 3, 5)
+    patches = patches.reshape(size, gh * gw, -1, ph, pw)
+    perm = np.argsort(rng.random((size, gh * gw)), axis=1)
+    patches = np.take_along_axis(patches, perm[:, :, None, None, None], axis=1)
+    patches = patches.reshape(size, gh, gw, -1, ph, pw).transpose(0, 3, 1, 4, 2, 5)
+    out[:, :, : gh * ph, : gw * pw] = patches.reshape(size, -1, gh * ph, gw * pw)
+    return out
+
+
 def auto_probe_size(n: int) -> int:
     """Probes per suite: 1/40 of the data, between 20 and MAP-D's 500."""
     return int(np.clip(n // 40, 20, 500))
@@ -40,6 +83,7 @@ class ProbeConfig:
     corruption_std: float | None = None
     user_suites: dict[str, np.ndarray] = field(default_factory=dict)
     seed: int = 0
+    random_input: str = "mixed"
 
     def validate(self) -> None:
         unknown = [s for s in self.suites if s not in BUILTIN_SUITES]
@@ -52,6 +96,8 @@ class ProbeConfig:
             raise ConfigError("Metadata inference needs at least two probe suites.")
         if not 0.0 < self.heldout_fraction < 1.0:
             raise ConfigError("heldout_fraction must lie strictly between 0 and 1.")
+        if self.random_input not in RANDOM_INPUT_KINDS:
+            raise ConfigError(f"random_input must be one of {RANDOM_INPUT_KINDS}.")
         if self.size is not None and self.size < 2:
             raise ConfigError("probe size must be at least 2 (one fitting, one held-out probe).")
 
@@ -164,7 +210,6 @@ def build_probes(
     records: list[tuple[int, str, int, str, int, int]] = []
     next_row = kept.size
     std = config.corruption_std or (IMAGE_NOISE_STD if image else VECTOR_NOISE_STD)
-    feat_mean = X.mean(0)
     feat_std = X.std(0) + 1e-6
     suite_names = [s for s in config.suites] + list(user)
     for suite in suite_names:
@@ -191,14 +236,9 @@ def build_probes(
             transform = [f"gaussian_noise(std={std:g})"] * src.size
             origin = src
         else:  # random_input
-            if image:
-                inputs = rng.random((size, *X.shape[1:]), dtype=np.float32)
-            else:
-                inputs = (feat_mean + feat_std * rng.standard_normal((size, X.shape[1]))).astype(
-                    np.float32
-                )
+            inputs = random_inputs(X, size, rng, config.random_input)
             labels = rng.integers(0, n_classes, size=size)
-            transform = ["random_input"] * size
+            transform = [f"random_input({config.random_input})"] * size
             origin = np.full(size, -1, dtype=np.int64)
         rows = np.arange(next_row, next_row + len(labels))
         next_row += len(labels)
