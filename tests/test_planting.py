@@ -99,6 +99,7 @@ def test_job_with_mixed_kinds_writes_truth_and_confusion(tmp_path: Path, digits)
     assert sum(map(sum, cm["counts"])) == res.summary["n_scored"]
     view = RunView.open(out)
     assert view.data is not None and view.data.n == planted.num_rows
+    assert "Planted problems against inferred kinds" in (out / "report.html").read_text()
 
 
 def test_average_signals_means_and_votes() -> None:

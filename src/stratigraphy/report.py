@@ -53,6 +53,7 @@ def _gallery(view: RunView) -> list[dict[str, Any]]:
                     "suggested": names[int(ex["suggested_label"][i])],
                     "confidence": float(ex["confidence"][i]),
                     "image": plots.data_uri(image) if image else None,
+                    "caption": str(ex["caption"][i]) if "caption" in ex else None,
                     "trajectory": Markup(
                         plots.sparkline_svg(loss[r], refs[nb], probe_kinds[nb].tolist())
                     ),
@@ -122,6 +123,7 @@ def build_report(run_dir: str | Path) -> str:
         ),
         "gallery": _gallery(view),
         "detection": detection,
+        "planted": summary.get("planted"),
         "has_inputs": view.data is not None,
     }
     return _env.get_template("report.html.j2").render(**context)

@@ -109,6 +109,8 @@ class ReviewData:
         else:
             out["trajectory"], out["neighbours"] = [], []
         out["has_input"] = self.data is not None and self.data.modality == "image"
+        if "caption" in ex:
+            out["caption"] = str(ex["caption"][i])
         return out
 
 
