@@ -36,14 +36,14 @@ def main() -> None:
     probed = ProbedDataset(ds, n_classes=10, config=ProbeConfig(seed=0), features=flat)
 
     config = transformers.BertConfig(
-        vocab_size=20, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=128, max_position_embeddings=64, num_labels=10,
+        vocab_size=20, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=64, num_labels=10,
     )  # fmt: skip
     transformers.set_seed(0)
     model = transformers.BertForSequenceClassification(config)
     callback = DynamicsTrainerCallback(args.out / "dynamics")
     training = transformers.TrainingArguments(
-        output_dir=str(args.out / "trainer"), num_train_epochs=args.epochs, learning_rate=1e-3,
+        output_dir=str(args.out / "trainer"), num_train_epochs=args.epochs, learning_rate=5e-3,
         per_device_train_batch_size=64, report_to=[], save_strategy="no", use_cpu=True,
         seed=0, disable_tqdm=True, logging_strategy="no",
     )  # fmt: skip

@@ -39,3 +39,23 @@ def test_chunked_matches_in_memory(tmp_path: Path, digits) -> None:  # type: ign
         rows["aum"].to_numpy()[kept["row"]], kept["aum"].to_numpy(), rtol=1e-5
     )
     assert sum(summary["counts"].values()) == probed.y.size
+
+
+def test_job_takes_the_chunked_path_for_large_runs(tmp_path: Path, digits) -> None:  # type: ignore[no-untyped-def]
+    from stratigraphy import RunConfig, run
+
+    common = dict(epochs=6, seed=0, corrupt_rate=0.03, ood_rate=0.03)
+    mem = run(RunConfig(out=tmp_path / "mem", **common), data=digits)  # type: ignore[arg-type]
+    big = run(RunConfig(out=tmp_path / "big", chunked_cells=1, **common), data=digits)  # type: ignore[arg-type]
+    assert big.summary["inference"].get("chunked") and (tmp_path / "big" / "rows.parquet").is_file()
+    a, b = mem.examples.to_pandas(), big.examples.to_pandas()
+    assert b["index"].tolist() == list(range(len(a)))
+    assert (a["metadata"] == b["metadata"]).all()
+    for col in ("label", "row", "suggested_label", "planted", "planted_error", "true_label"):
+        assert (a[col] == b[col]).all(), col
+    np.testing.assert_allclose(b["p_mislabeled"], a["p_mislabeled"], atol=1e-5)
+    np.testing.assert_allclose(b["aum"], a["aum"], rtol=1e-5)
+    assert big.summary["counts"] == mem.summary["counts"]
+    assert big.summary["planted"] == mem.summary["planted"]
+    assert "mislabel_score" in big.summary["detection"]["scores"]
+    assert (tmp_path / "big" / "report.html").is_file()

@@ -177,3 +177,99 @@ def analyze_store(
         "mislabel_score": {"chosen": fitted.chosen, "heldout_ap": fitted.candidate_ap},
         "counts": {s: int(c) for s, c in zip(suites, counts, strict=True)},
     }
+
+
+class _RowReader:
+    """Hands out consecutive rows of a Parquet file, in the amounts asked for."""
+
+    def __init__(self, path: Path, batch: int) -> None:
+        self._batches = pq.ParquetFile(path).iter_batches(batch_size=batch)
+        self._pending: pa.Table | None = None
+
+    def take(self, count: int) -> pa.Table:
+        parts = [] if self._pending is None else [self._pending]
+        have = 0 if self._pending is None else self._pending.num_rows
+        while have < count:
+            b = pa.Table.from_batches([next(self._batches)])
+            parts.append(b)
+            have += b.num_rows
+        table = pa.concat_tables(parts) if parts else pa.table({})
+        self._pending = table.slice(count)
+        return table.slice(0, count)
+
+
+def write_examples(
+    rows_path: str | Path,
+    probed: Any,
+    class_names: list[str],
+    out: str | Path,
+    extra: dict[str, Any] | None = None,
+    chunk_rows: int = ROW_GROUP,
+) -> dict[str, Any]:
+    """Turn the per-row Parquet of :func:`analyze_store` into ``examples.parquet`` (one row per
+    original example, in index order, one row group per chunk) and return the per-example
+    ``counts`` and the ``mislabel_score`` column for detection measurements. ``extra`` holds
+    further per-example columns (planted kind, captions)."""
+    from .analysis import UNSCORED
+
+    given = probed.source_labels
+    n = given.size
+    er = probed.example_row
+    names = np.asarray(class_names, dtype=object)
+    suite_names = np.asarray(probed.probes.column("suite").to_pylist(), dtype=object)
+    src = probed.probes.column("source").to_numpy()
+    probe_suite = np.full(n, None, dtype=object)
+    probe_suite[src[src >= 0]] = suite_names[src >= 0]
+    reader = _RowReader(Path(rows_path), chunk_rows)
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    counts: dict[str, int] = {}
+    mislabel = np.full(n, np.nan, dtype=np.float32)
+    writer: pq.ParquetWriter | None = None
+    typ = probed.typicality
+    try:
+        for lo in range(0, n, chunk_rows):
+            hi = min(lo + chunk_rows, n)
+            kept = er[lo:hi] >= 0
+            part = reader.take(int(kept.sum()))
+            cols: dict[str, Any] = {
+                "index": np.arange(lo, hi, dtype=np.int64),
+                "label": given[lo:hi],
+                "label_name": names[given[lo:hi]].tolist(),
+                "row": er[lo:hi],
+                "probe_suite": probe_suite[lo:hi].tolist(),
+            }
+            for name in part.column_names:
+                if name in ("row", "label"):
+                    continue
+                column = part.column(name)
+                if pa.types.is_dictionary(column.type):
+                    column = column.cast(pa.string())
+                values = column.to_numpy(zero_copy_only=False)
+                if name == "metadata":
+                    full = np.full(hi - lo, UNSCORED, dtype=object)
+                elif name == "suggested_label":
+                    full = np.full(hi - lo, -1, dtype=np.int64)
+                else:
+                    full = np.full(hi - lo, np.nan, dtype=np.float32)
+                full[kept] = values
+                cols[name] = full.tolist() if name == "metadata" else full
+                if name == "mislabel_score":
+                    mislabel[lo:hi] = full
+            cols["typicality"] = typ.score[lo:hi]
+            cols["neighbour_label"] = typ.neighbour_label[lo:hi]
+            cols["neighbour_share"] = typ.neighbour_share[lo:hi]
+            for name, v in (extra or {}).items():
+                cols[name] = list(v[lo:hi]) if isinstance(v, list) else np.asarray(v)[lo:hi]
+            kinds, c = np.unique(np.asarray(cols["metadata"], dtype=object), return_counts=True)
+            for kd, cnt in zip(kinds, c, strict=True):
+                counts[str(kd)] = counts.get(str(kd), 0) + int(cnt)
+            table = pa.table(cols)
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+            writer.write_table(table.cast(writer.schema), row_group_size=chunk_rows)
+    finally:
+        if writer is not None:
+            writer.close()
+    os.replace(tmp, out)
+    return {"counts": counts, "mislabel_score": mislabel}

@@ -10,28 +10,31 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .analysis import analyze
+from .chunked_analysis import analyze_store, write_examples
 from .data import LabelledData, SourceOptions, load_source
 from .ensemble import average_signals, seed_stability
 from .errors import ConfigError
-from .evaluation import kind_confusion
+from .evaluation import detection_quality, kind_confusion
 from .models import resolve_kind
 from .noise import NOISE_KINDS
 from .planting import Planted, PlantSpec, plant
-from .probes import BUILTIN_SUITES, ProbeConfig, auto_probe_size, build_probes
+from .probes import BUILTIN_SUITES, ProbeConfig, ProbedData, auto_probe_size, build_probes
 from .report import write_report
 from .rundir import (
     EXAMPLES_PARQUET,
     PLANTED_PARQUET,
     PROBES_PARQUET,
+    ROWS_PARQUET,
     RUN_JSON,
     SUMMARY_JSON,
     check_run_dir,
     library_versions,
     write_json,
 )
-from .store import DynamicsStore, atomic_write_table
+from .store import ROW_GROUP, DynamicsStore, atomic_write_table
 from .training import TrainConfig, TrainResult, train_and_record
 
 
@@ -56,6 +59,7 @@ class RunConfig:
     label_column: str = "label"
     image_size: int | None = None
     seeds: int = 1
+    chunked_cells: int = 250_000_000
     batch_size: int = 128
     lr: float = 0.05
     eval_pass: bool = False
@@ -93,9 +97,17 @@ class RunConfig:
 
 @dataclass
 class RunResult:
+    """A finished run: its directory, its summary and (read on demand) its examples table."""
+
     out: Path
     summary: dict[str, Any]
-    examples: pa.Table
+    _examples: pa.Table | None = None
+
+    @property
+    def examples(self) -> pa.Table:
+        if self._examples is None:
+            self._examples = pq.read_table(self.out / EXAMPLES_PARQUET)
+        return self._examples
 
 
 def _identity(
@@ -214,7 +226,6 @@ def run(
     )
     t0 = time.perf_counter()
     trained: TrainResult | None = None
-    per_seed: list[dict[str, np.ndarray]] = []
     for s in range(cfg.seeds):
         seed_dir = out if s == 0 else out / "seeds" / str(cfg.seed + s)
         train_cfg.seed = cfg.seed + s
@@ -223,33 +234,45 @@ def run(
             on_batch=on_batch,
         )  # fmt: skip
         trained = trained or result
-        store_dir = seed_dir / "dynamics" / ("eval" if cfg.eval_pass else "")
-        per_seed.append(DynamicsStore(store_dir).read_all())
     assert trained is not None
     t_train = time.perf_counter() - t0
 
     stage("inferring metadata")
     t0 = time.perf_counter()
-    signals = average_signals(per_seed, data.n_classes) if cfg.seeds > 1 else per_seed[0]
-    analysis = analyze(
-        signals, probed, data.class_names, truth, true_labels, k=cfg.k, seed=cfg.seed
-    )
-    t_infer = time.perf_counter() - t0
+    store_dirs = [
+        (out if s == 0 else out / "seeds" / str(cfg.seed + s))
+        / "dynamics"
+        / ("eval" if cfg.eval_pass else "")
+        for s in range(cfg.seeds)
+    ]
+    extra: dict[str, Any] = {}
     if planted is not None:
-        analysis.examples = analysis.examples.append_column(
-            "planted", pa.array(planted.kind.tolist())
-        )
+        extra["planted"] = planted.kind.tolist()
     if data.captions is not None:
-        analysis.examples = analysis.examples.append_column("caption", pa.array(data.captions))
-    atomic_write_table(out / EXAMPLES_PARQUET, analysis.examples, row_group_size=1_000_000)
-    summary = analysis.summary
+        extra["caption"] = list(data.captions)
+    examples: pa.Table | None = None
+    per_seed: list[dict[str, np.ndarray]] = []
+    if cfg.seeds == 1 and probed.X.shape[0] * cfg.epochs > cfg.chunked_cells:
+        summary = _analyse_chunked(cfg, store_dirs[0], probed, data, truth, true_labels, extra)
+    else:
+        per_seed = [DynamicsStore(d).read_all() for d in store_dirs]
+        signals = average_signals(per_seed, data.n_classes) if cfg.seeds > 1 else per_seed[0]
+        analysis = analyze(
+            signals, probed, data.class_names, truth, true_labels, k=cfg.k, seed=cfg.seed
+        )
+        examples = analysis.examples
+        for name, values in extra.items():
+            examples = examples.append_column(name, pa.array(values))
+        atomic_write_table(out / EXAMPLES_PARQUET, examples, row_group_size=ROW_GROUP)
+        summary = analysis.summary
+    t_infer = time.perf_counter() - t0
     if "detection" in summary:
         summary["detection"].update(noise_rate=noise_rate, noise_kind=cfg.noise_kind)
     if planted is not None:
+        metadata = pq.read_table(out / EXAMPLES_PARQUET, columns=["metadata"]).column(0)
         summary["planted"] = kind_confusion(
-            planted.kind, analysis.examples.column("metadata").to_numpy(zero_copy_only=False),
-            list(analysis.inference.suites),
-        )  # fmt: skip
+            planted.kind, metadata.to_numpy(zero_copy_only=False), list(probed.suites)
+        )
     if cfg.seeds > 1:
         stage("comparing seeds")
         averaged_ap = summary.get("detection", {}).get("scores", {}).get("mislabel_score", {})
@@ -278,4 +301,50 @@ def run(
     write_json(out / RUN_JSON, run_info)
     stage("writing the report")
     write_report(out)
-    return RunResult(out, summary, analysis.examples)
+    return RunResult(out, summary, examples)
+
+
+def _analyse_chunked(
+    cfg: RunConfig,
+    store_dir: Path,
+    probed: ProbedData,
+    data: LabelledData,
+    truth: np.ndarray | None,
+    true_labels: np.ndarray | None,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """The out-of-core path for runs whose signals would not fit in memory: rows inferred in
+    chunks straight from the store, then examples.parquet written a row group at a time."""
+    out = Path(cfg.out)
+    rows_path = out / ROWS_PARQUET
+    inf = analyze_store(
+        store_dir, probed.y, probed.probe_rows, probed.suite_ids(), probed.is_fit(),
+        probed.suites, rows_path, k=cfg.k, seed=cfg.seed,
+    )  # fmt: skip
+    if truth is not None:
+        extra = {**extra, "planted_error": np.asarray(truth, dtype=bool)}
+    if true_labels is not None:
+        extra = {**extra, "true_label": np.asarray(true_labels, dtype=np.int64)}
+    written = write_examples(rows_path, probed, data.class_names, out / EXAMPLES_PARQUET, extra)
+    summary: dict[str, Any] = {
+        "n_examples": int(probed.source_labels.size),
+        "n_scored": int((probed.example_row >= 0).sum()),
+        "counts": written["counts"],
+        "inference": {
+            "method": inf["method"],
+            "k": cfg.k,
+            "suites": probed.suites,
+            "heldout": inf["heldout"],
+            "chunked": True,
+        },  # fmt: skip
+        "mislabel_score": inf["mislabel_score"],
+    }
+    if truth is not None:
+        scored = probed.example_row >= 0
+        t = np.asarray(truth, dtype=bool)[scored]
+        summary["detection"] = {
+            "planted": int(np.sum(truth)),
+            "planted_scored": int(t.sum()),
+            "scores": {"mislabel_score": detection_quality(written["mislabel_score"][scored], t)},
+        }
+    return summary

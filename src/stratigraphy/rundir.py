@@ -16,6 +16,7 @@ SUMMARY_JSON = "summary.json"
 PROBES_PARQUET = "probes.parquet"
 EXAMPLES_PARQUET = "examples.parquet"
 PLANTED_PARQUET = "planted.parquet"
+ROWS_PARQUET = "rows.parquet"
 DYNAMICS_DIR = "dynamics"
 
 
