@@ -112,24 +112,29 @@ class DynamicsStore:
     def iter_chunks(
         self, chunk_rows: int = ROW_GROUP, signals: Sequence[str] = SIGNALS
     ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-        """``(first_row, signals)`` for consecutive chunks of rows, every epoch file streamed in
-        step, so memory holds one chunk of every epoch and never the whole N×E."""
-        ep = self._epochs()
-        readers = [
-            pq.ParquetFile(self.path(e)).iter_batches(batch_size=chunk_rows, columns=list(signals))
-            for e in ep
-        ]
+        """``(first_row, signals)`` for consecutive chunks of rows (at most ``chunk_rows``, within
+        one row group), every epoch file read a row group at a time in step, so memory holds one
+        row group of every epoch and never the whole N×E."""
+        files = [pq.ParquetFile(self.path(e)) for e in self._epochs()]
+        def layout(f: pq.ParquetFile) -> list[int]:
+            return [f.metadata.row_group(g).num_rows for g in range(f.metadata.num_row_groups)]
+
+        if any(layout(f) != layout(files[0]) for f in files[1:]):
+            raise ValueError(f"{self.directory}: epoch files differ in row-group layout.")
         start = 0
-        for batches in zip(*readers, strict=True):
-            n = batches[0].num_rows
-            chunk = {}
+        for g in range(files[0].metadata.num_row_groups):
+            tables = [f.read_row_group(g, columns=list(signals), use_threads=False) for f in files]
+            n = tables[0].num_rows
+            arrays = {}
             for name in signals:
                 dtype = np.int32 if name == "pred" else np.float16
-                a = np.empty((n, len(ep)), dtype=dtype)
-                for j, b in enumerate(batches):
-                    a[:, j] = b.column(name).to_numpy(zero_copy_only=False)
-                chunk[name] = a
-            yield start, chunk
+                a = np.empty((n, len(files)), dtype=dtype)
+                for j, t in enumerate(tables):
+                    a[:, j] = t.column(name).to_numpy()
+                arrays[name] = a
+            del tables
+            for lo in range(0, n, chunk_rows):
+                yield start + lo, {k: v[lo : lo + chunk_rows] for k, v in arrays.items()}
             start += n
 
     def _epochs(self) -> list[int]:
