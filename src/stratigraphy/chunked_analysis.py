@@ -31,6 +31,39 @@ from .scores import MISLABEL_DIRECTION, compute_scores
 from .store import ROW_GROUP, DynamicsStore
 
 
+class _RowGroupWriter:
+    """Appends one table per row group to a temporary Parquet file and moves it into place only
+    when every chunk was written; it also counts the ``metadata`` values it writes."""
+
+    def __init__(self, out: Path, row_group: int) -> None:
+        self.out, self.row_group = out, row_group
+        self.tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+        self.writer: pq.ParquetWriter | None = None
+        self.counts: dict[str, int] = {}
+
+    def __enter__(self) -> _RowGroupWriter:
+        return self
+
+    def write(self, table: pa.Table) -> None:
+        meta = table.column("metadata")
+        if pa.types.is_dictionary(meta.type):
+            meta = meta.cast(pa.string())
+        kinds, n = np.unique(meta.to_numpy(zero_copy_only=False), return_counts=True)
+        for kind, c in zip(kinds, n, strict=True):
+            self.counts[str(kind)] = self.counts.get(str(kind), 0) + int(c)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.tmp, table.schema, compression="zstd")
+        self.writer.write_table(table.cast(self.writer.schema), row_group_size=self.row_group)
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if exc_type is None:
+            os.replace(self.tmp, self.out)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
 def _features(sig: dict[str, np.ndarray], labels: np.ndarray) -> np.ndarray:
     correct = sig["pred"] == labels[:, None]
     return trajectory_features(sig["loss"], sig["margin"], sig["p_label"], correct, sig["el2n"])
@@ -152,30 +185,16 @@ def analyze_store(
     store = store if isinstance(store, DynamicsStore) else DynamicsStore(store)
     labels = np.asarray(labels, dtype=np.int64)
     fitted = _Fitted(store, labels, probe_rows, probe_suite, is_fit, suites, k, seed)
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    counts = np.zeros(len(suites), dtype=np.int64)
-    writer: pq.ParquetWriter | None = None
-    try:
+    with _RowGroupWriter(Path(out), chunk_rows) as writer:
         for start, sig in store.iter_chunks(chunk_rows):
-            table = fitted.chunk_table(start, sig, labels[start : start + sig["loss"].shape[0]])
-            meta = table.column("metadata").combine_chunks()
-            found = np.asarray(meta.dictionary.to_pylist(), dtype=object)
-            kinds, n = np.unique(found[meta.indices.to_numpy()], return_counts=True)
-            for kind, c in zip(kinds, n, strict=True):
-                counts[suites.index(kind)] += c
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
-            writer.write_table(table.cast(writer.schema), row_group_size=chunk_rows)
-    finally:
-        if writer is not None:
-            writer.close()
-    os.replace(tmp, out)
+            writer.write(
+                fitted.chunk_table(start, sig, labels[start : start + sig["loss"].shape[0]])
+            )
     return {
         "method": fitted.method,
         "heldout": {m: r.to_dict() for m, r in fitted.heldout.items()},
         "mislabel_score": {"chosen": fitted.chosen, "heldout_ap": fitted.candidate_ap},
-        "counts": {s: int(c) for s, c in zip(suites, counts, strict=True)},
+        "counts": {s: writer.counts.get(s, 0) for s in suites},
     }
 
 
@@ -221,13 +240,9 @@ def write_examples(
     probe_suite = np.full(n, None, dtype=object)
     probe_suite[src[src >= 0]] = suite_names[src >= 0]
     reader = _RowReader(Path(rows_path), chunk_rows)
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    counts: dict[str, int] = {}
     mislabel = np.full(n, np.nan, dtype=np.float32)
-    writer: pq.ParquetWriter | None = None
     typ = probed.typicality
-    try:
+    with _RowGroupWriter(Path(out), chunk_rows) as writer:
         for lo in range(0, n, chunk_rows):
             hi = min(lo + chunk_rows, n)
             kept = er[lo:hi] >= 0
@@ -261,15 +276,5 @@ def write_examples(
             cols["neighbour_share"] = typ.neighbour_share[lo:hi]
             for name, v in (extra or {}).items():
                 cols[name] = list(v[lo:hi]) if isinstance(v, list) else np.asarray(v)[lo:hi]
-            kinds, c = np.unique(np.asarray(cols["metadata"], dtype=object), return_counts=True)
-            for kd, cnt in zip(kinds, c, strict=True):
-                counts[str(kd)] = counts.get(str(kd), 0) + int(cnt)
-            table = pa.table(cols)
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
-            writer.write_table(table.cast(writer.schema), row_group_size=chunk_rows)
-    finally:
-        if writer is not None:
-            writer.close()
-    os.replace(tmp, out)
-    return {"counts": counts, "mislabel_score": mislabel}
+            writer.write(pa.table(cols))
+    return {"counts": writer.counts, "mislabel_score": mislabel}

@@ -116,6 +116,7 @@ class DynamicsStore:
         one row group), every epoch file read a row group at a time in step, so memory holds one
         row group of every epoch and never the whole N×E."""
         files = [pq.ParquetFile(self.path(e)) for e in self._epochs()]
+
         def layout(f: pq.ParquetFile) -> list[int]:
             return [f.metadata.row_group(g).num_rows for g in range(f.metadata.num_row_groups)]
 
