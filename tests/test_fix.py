@@ -19,13 +19,17 @@ def test_relabel_policy_restores_most_planted_errors(run_copy, tmp_path):
     plan, changes = apply_fixes(run_copy, tmp_path / "fixed.npz", "relabel", 0.5)
     ex = _examples(run_copy)
     with np.load(tmp_path / "fixed.npz") as f:
-        assert f["X"].shape[0] == len(ex) and list(f["index"]) == list(range(len(ex)))
-        y = f["y"]
+        kept = f["index"]
+        assert f["X"].shape[0] == kept.size == int(plan.keep.sum())
+        y = np.full(len(ex), -1)
+        y[kept] = f["y"]
+    removed = [c for c in plan.changes if c["action"] == "remove"]
+    assert all(c["reason"].startswith("p_random_input") for c in removed)
     relabelled = np.array([c["index"] for c in plan.changes if c["action"] == "relabel"])
     assert relabelled.size > 100
     assert (y[relabelled] == ex.true_label.to_numpy()[relabelled]).mean() > 0.85
     before = (ex.label != ex.true_label).sum()
-    after = (y != ex.true_label.to_numpy()).sum()
+    after = (y[kept] != ex.true_label.to_numpy()[kept]).sum()
     assert after < 0.4 * before
     rows = list(csv.DictReader(changes.open()))
     assert len(rows) == len(plan.changes) and rows[0]["reason"].startswith("p_mislabeled")
@@ -48,7 +52,8 @@ def test_review_decisions_come_before_automatic_ones(run_copy, tmp_path):
     assert plan.labels[flagged] == ex.label[flagged]
     assert plan.labels[calm] == (ex.label[calm] + 1) % 10 and by_index[calm]["source"] == "review"
     with np.load(tmp_path / "fixed.npz") as f:
-        assert gone not in f["index"] and f["X"].shape[0] == len(ex) - 1
+        assert gone not in f["index"] and f["X"].shape[0] == int(plan.keep.sum())
+    assert not plan.keep[gone] and by_index[gone]["source"] == "review"
     ignored, _ = apply_fixes(run_copy, tmp_path / "b.npz", "relabel", 0.5, use_review=False)
     assert ignored.labels[calm] == ex.label[calm]
 
@@ -78,4 +83,5 @@ def test_fix_command(run_copy, tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert "relabel" in res.output and (tmp_path / "f.changes.csv").is_file()
-    assert pq.read_table(tmp_path / "f.parquet").num_rows == 1797
+    plan = plan_fixes(run_copy, "relabel", 0.6)
+    assert pq.read_table(tmp_path / "f.parquet").num_rows == int(plan.keep.sum())

@@ -2,8 +2,9 @@
 
 Human decisions from ``review.sqlite`` come first: relabel sets the label, remove and ood drop
 the example, keep protects it from automatic changes. The rest follows the policy: ``relabel``
-gives examples with p(mislabeled) ≥ threshold their suggested label, ``remove`` drops them and
-the examples with p(random_input) ≥ threshold, ``keep`` changes nothing and only lists them.
+gives examples with p(mislabeled) ≥ threshold their suggested label and drops those with
+p(random_input) ≥ threshold (an input that resembles no class has no right label to give it),
+``remove`` drops both, ``keep`` changes nothing and only lists them.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def plan_fixes(
 
     scored = ex["row"] >= 0
     mis = np.flatnonzero(scored & (p_mis >= threshold))
-    ood = np.flatnonzero(scored & (p_ood >= threshold)) if policy == "remove" else np.array([], int)
+    ood = np.flatnonzero(scored & (p_ood >= threshold)) if policy != "keep" else np.array([], int)
     for i in mis.tolist():
         if i in decided:
             continue
