@@ -47,11 +47,14 @@ def report(name: str, model: torch.nn.Module, passes: int, seconds: float) -> No
     )
 
 
-def bootstrapped(estimator: str, labels: np.ndarray, mixup: bool = False) -> torch.nn.Module:
+def bootstrapped(
+    estimator: str, labels: np.ndarray, mixup: bool = False, keep: np.ndarray | None = None
+) -> torch.nn.Module:
     """Arazo et al.'s dynamic hard bootstrapping (with ``mixup``: their M-DYR-H); p(noisy) per
     example re-estimated every epoch from the previous epoch's losses, by the probes or by a
     Beta mixture."""
-    probed = build_probes(X, labels, 10, ProbeConfig(seed=a.seed))
+    keep = np.ones(labels.size, dtype=bool) if keep is None else keep
+    probed = build_probes(X[keep], labels[keep], 10, ProbeConfig(seed=a.seed))
     suites = np.asarray(probed.probes.column("suite").to_pylist())
     fit = probed.is_fit()
     rows_mis = probed.probe_rows[fit & (suites == "mislabeled")]
@@ -118,15 +121,17 @@ with tempfile.TemporaryDirectory() as tmp:
     plan = plan_fixes(Path(tmp) / "run", "relabel", 0.5)
     removal = plan_fixes(Path(tmp) / "run", "remove", 0.5)
 t_run = time.perf_counter() - t
-fixed = plan.labels
+fixed, fix_keep = plan.labels, plan.keep
+n_relabel = sum(c["action"] == "relabel" for c in plan.changes)
 print(
-    f"  fix: {len(plan.changes)} relabelled; label errors {int((y_noisy != y_true).sum())} → "
-    f"{int((fixed != y_true).sum())}",
+    f"  fix: {n_relabel} relabelled, {int((~fix_keep).sum())} removed as out-of-distribution; "
+    f"label errors {int((y_noisy != y_true).sum())} → "
+    f"{int((fixed[fix_keep] != y_true[fix_keep]).sum())} among {int(fix_keep.sum())} kept",
     flush=True,
 )
 report(
     "fix-then-retrain (strat run + strat fix --policy relabel)",
-    fm.train_plain(X, fixed, a.epochs, a.seed),
+    fm.train_plain(X[fix_keep], fixed[fix_keep], a.epochs, a.seed),
     2,
     time.perf_counter() - t,
 )
@@ -146,7 +151,7 @@ report(
 t = time.perf_counter()
 report(
     "fix-then-retrain with probe bootstrapping",
-    bootstrapped("probes", fixed),
+    bootstrapped("probes", fixed, keep=fix_keep),
     2,
     t_run + time.perf_counter() - t,
 )

@@ -52,6 +52,33 @@ def test_probed_dataset_needs_features_for_token_ids() -> None:
         ProbedDataset(ids)
 
 
+def test_probed_dict_items_keep_their_other_fields() -> None:
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(3, 40, (300, 12), generator=g)
+    mask = torch.ones(300, 12, dtype=torch.long)
+    mask[:, 9:] = 0
+    labels = torch.randint(0, 3, (300,), generator=g)
+
+    class Tokens(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return 300
+
+        def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+            return {"input_ids": ids[i], "attention_mask": mask[i], "labels": labels[i]}
+
+    feats = torch.randn(300, 8, generator=g).numpy()
+    probed = ProbedDataset(Tokens(), n_classes=3, config=ProbeConfig(seed=0, size=10),
+                           features=feats)  # fmt: skip
+    suites = np.asarray(probed.plan.probes.column("suite").to_pylist())
+    for suite in ("random_input", "corrupted"):
+        row = int(probed.plan.probe_rows[suites == suite][0])
+        item = probed[row]
+        assert set(item) == {"input_ids", "attention_mask", "labels"}
+        assert item["input_ids"].dtype == ids.dtype and item["input_ids"].shape == (12,)
+    batch = next(iter(DataLoader(probed, batch_size=len(probed))))
+    assert batch["attention_mask"].shape == (len(probed), 12)
+
+
 def test_hf_datasets_from_disk(tmp_path: Path, digits) -> None:  # type: ignore[no-untyped-def]
     datasets = pytest.importorskip("datasets")
     n = 600

@@ -87,7 +87,6 @@ class ProbedDataset(Dataset):
         suites = np.asarray(self.plan.probes.column("suite").to_pylist(), dtype=object)
         self._suite[self.plan.probe_rows] = suites
         self._labels_t = torch.as_tensor(self.plan.y)
-        self._like = self._input(first)
 
     def _keys(
         self, item: Any, input_key: str | None, label_key: str | None
@@ -136,9 +135,12 @@ class ProbedDataset(Dataset):
         origin = int(self.plan.origin[row])
         label = self._labels_t[row]
         if suite == "random_input":
+            # Another example's item (so every other field, e.g. an attention mask, stays
+            # valid) with its input replaced by one shaped like it that carries no class.
             g = torch.Generator().manual_seed(self._row_seed(row))
-            x = self.random_input(self._like, g)
-            item: Any = {self.input_key: x} if self.input_key is not None else (x,)
+            item = self.dataset[int(torch.randint(len(self.dataset), (1,), generator=g))]
+            x = self.random_input(self._input(item), g)
+            item = self._replace(item, self.input_key, 0, x)
         else:
             item = self.dataset[origin]
             if suite == "corrupted":
