@@ -22,11 +22,12 @@ X_TEST = torch.from_numpy(TEST.X)
 Y_TEST = torch.from_numpy(TEST.y)
 LR = 0.05
 BATCH = 128
+MODEL = "mlp"
 
 
 def new_model(X: np.ndarray, seed: int) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return make_model("mlp", X, 10)
+    return make_model(MODEL, X, 10)
 
 
 def optimiser(model: torch.nn.Module) -> torch.optim.Optimizer:
