@@ -106,13 +106,12 @@ class _Fitted:
         )
         feats = _features(sig, labels[probe_rows])
         self.model.fit(feats[is_fit], self.ref_suite)
-        held = {
-            "knn": self._knn(sig["loss"][~is_fit], None),
-            "classifier": self._clf(feats[~is_fit]),
-        }
-        self.heldout = {m: _report(suites, probe_suite[~is_fit], p) for m, p in held.items()}
-        self.method = max(self.heldout, key=lambda m: (self.heldout[m].accuracy, m == "knn"))
+        # Held-out probes are not references, so their rows of these are their held-out answers.
         probe_all = {"knn": self._knn(sig["loss"], probe_rows), "classifier": self._clf(feats)}
+        self.heldout = {
+            m: _report(suites, probe_suite[~is_fit], p[~is_fit]) for m, p in probe_all.items()
+        }
+        self.method = max(self.heldout, key=lambda m: (self.heldout[m].accuracy, m == "knn"))
         p_mis = self._p_mislabeled(probe_all)
         cands = _candidates(compute_scores(sig, labels[probe_rows]), p_mis)
         names = np.asarray(suites, dtype=object)[probe_suite]

@@ -226,8 +226,8 @@ def run(
     )
     t0 = time.perf_counter()
     trained: TrainResult | None = None
-    for s in range(cfg.seeds):
-        seed_dir = out if s == 0 else out / "seeds" / str(cfg.seed + s)
+    seed_dirs = [out if s == 0 else out / "seeds" / str(cfg.seed + s) for s in range(cfg.seeds)]
+    for s, seed_dir in enumerate(seed_dirs):
         train_cfg.seed = cfg.seed + s
         result = train_and_record(
             probed.X, probed.y, data.n_classes, train_cfg, seed_dir, resume=cfg.resume,
@@ -239,12 +239,7 @@ def run(
 
     stage("inferring metadata")
     t0 = time.perf_counter()
-    store_dirs = [
-        (out if s == 0 else out / "seeds" / str(cfg.seed + s))
-        / "dynamics"
-        / ("eval" if cfg.eval_pass else "")
-        for s in range(cfg.seeds)
-    ]
+    store_dirs = [d / "dynamics" / ("eval" if cfg.eval_pass else "") for d in seed_dirs]
     extra: dict[str, Any] = {}
     if planted is not None:
         extra["planted"] = planted.kind.tolist()
