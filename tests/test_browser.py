@@ -19,7 +19,7 @@ if not Path(CHROMIUM).exists():
         raise RuntimeError("CI must run the browser tests: apt-get install chromium")
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 
-sync_api = pytest.importorskip("playwright.sync_api")
+from playwright import sync_api  # noqa: E402
 
 ARGS = [
     "--no-sandbox",

@@ -80,7 +80,8 @@ def test_probed_dict_items_keep_their_other_fields() -> None:
 
 
 def test_hf_datasets_from_disk(tmp_path: Path, digits) -> None:  # type: ignore[no-untyped-def]
-    datasets = pytest.importorskip("datasets")
+    import datasets
+
     n = 600
     ds = datasets.Dataset.from_dict({"x": digits.X[:n].tolist(), "label": digits.y[:n].tolist()})
     ds.save_to_disk(tmp_path / "ds")
@@ -95,7 +96,8 @@ def test_hf_datasets_from_disk(tmp_path: Path, digits) -> None:  # type: ignore[
 
 
 def test_lightning_callback_records_each_epoch(tmp_path: Path, digits) -> None:  # type: ignore[no-untyped-def]
-    L = pytest.importorskip("lightning.pytorch")
+    import lightning.pytorch as L
+
     from stratigraphy.integrations.lightning_callback import DynamicsCallback
 
     class Classifier(L.LightningModule):
@@ -133,8 +135,8 @@ def test_lightning_callback_records_each_epoch(tmp_path: Path, digits) -> None: 
 
 
 def test_hf_trainer_callback_records_a_tiny_model(tmp_path: Path) -> None:
-    transformers = pytest.importorskip("transformers")
-    pytest.importorskip("accelerate")
+    import transformers
+
     from stratigraphy.integrations.hf_callback import DynamicsTrainerCallback
 
     cfg = transformers.BertConfig(

@@ -26,8 +26,8 @@ from sklearn.preprocessing import StandardScaler
 from .features import trajectory_features
 from .inference import _report
 from .knn import knn_search, vote_shares
-from .mislabel import choose_mislabel_score, suggest_labels
-from .scores import MISLABEL_DIRECTION, compute_scores
+from .mislabel import choose_mislabel_score, mislabel_candidates, suggest_labels
+from .scores import compute_scores
 from .store import ROW_GROUP, DynamicsStore
 
 
@@ -73,7 +73,7 @@ def _candidates(
     scores: dict[str, np.ndarray], p_mis: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
     """Row-wise candidates only; the mean loss, squashed to (0, 1), breaks kNN's coarse ties."""
-    cands = {name: MISLABEL_DIRECTION[name] * v for name, v in scores.items()}
+    cands = mislabel_candidates(scores, {})
     ml = np.nan_to_num(scores["mean_loss"], nan=0.0)
     for method, p in p_mis.items():
         cands[f"p_mislabeled_{method}"] = p + 1e-3 * ml / (1.0 + ml)
