@@ -12,6 +12,7 @@ from stratigraphy.bootstrap import (
     ProbeNoiseEstimator,
     bootstrap_loss,
     mixup_bootstrap_step,
+    peer_targets,
 )
 from stratigraphy.cli import app
 from stratigraphy.pruning import class_quotas, select_keep
@@ -27,6 +28,19 @@ def test_bootstrap_loss_interpolates_between_given_label_and_prediction():
     torch.testing.assert_close(bootstrap_loss(logits, labels, torch.ones(2)), to_pred)
     half = bootstrap_loss(logits, labels, torch.full((2,), 0.5))
     torch.testing.assert_close(half, 0.5 * (ce + to_pred))
+
+
+def test_bootstrap_toward_peer_prediction():
+    mine = torch.tensor([[2.0, 0.0, -1.0], [0.0, 3.0, 0.0]])
+    peer = torch.tensor([[0.0, 0.0, 4.0], [0.0, 3.0, 0.0]])
+    target = peer_targets(mine, peer)
+    # Mean softmax of row 0: class 2 wins (peer is surer than mine); row 1 both say class 1.
+    assert target.tolist() == [2, 1]
+    labels = torch.tensor([0, 0])
+    loss = bootstrap_loss(mine, labels, torch.ones(2), target=target)
+    torch.testing.assert_close(loss, F.cross_entropy(mine, target, reduction="none"))
+    with pytest.raises(ValueError):
+        peer_targets()
 
 
 def _two_populations(seed=0):

@@ -16,14 +16,30 @@ EPS = 1e-3
 
 
 def bootstrap_loss(
-    logits: torch.Tensor, labels: torch.Tensor, p_noisy: torch.Tensor
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    p_noisy: torch.Tensor,
+    target: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Per-example (1 − p)·CE(given label) + p·CE(model's argmax), the target kept fixed."""
+    """Per-example (1 − p)·CE(given label) + p·CE(target), the target kept fixed: by default the
+    model's own argmax (Arazo et al.'s hard bootstrapping); pass ``target`` (class indices) to
+    bootstrap toward something better, such as :func:`peer_targets` of two networks."""
     logp = F.log_softmax(logits, dim=1)
     ce_given = -logp.gather(1, labels[:, None]).squeeze(1)
-    ce_pred = -logp.gather(1, logits.detach().argmax(1, keepdim=True)).squeeze(1)
+    toward = logits.detach().argmax(1) if target is None else target.to(labels.device)
+    ce_pred = -logp.gather(1, toward[:, None]).squeeze(1)
     w = p_noisy.to(logits.dtype).clamp(0.0, 1.0)
     return (1.0 - w) * ce_given + w * ce_pred
+
+
+def peer_targets(*logits: torch.Tensor) -> torch.Tensor:
+    """Argmax of the mean softmax of several networks on the same batch: the bootstrapping
+    target for co-bootstrapping, where each network learns toward the ensemble's prediction
+    instead of its own, so one network's mistakes are not confirmed by itself."""
+    if not logits:
+        raise ValueError("peer_targets needs the logits of at least one network.")
+    with torch.no_grad():
+        return torch.stack([F.softmax(lg, dim=1) for lg in logits]).mean(0).argmax(1)
 
 
 def _normalise(loss: np.ndarray, lo: float, hi: float) -> np.ndarray:
