@@ -3,6 +3,7 @@ time and against backward passes (examples back-propagated), for several pruning
 to full training. Same MLP, schedule and epochs; mean over seeds.
 
     python benchmarks/dynamic_pruning.py [--epochs 20] [--seeds 2] [--prune 0.3 0.5 0.7]
+        [--plot docs/img/dynamic_pruning.png]
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import _fmnist as fm
 import torch
@@ -24,6 +26,7 @@ ap.add_argument("--epochs", type=int, default=20)
 ap.add_argument("--seeds", type=int, default=2)
 ap.add_argument("--prune", type=float, nargs="+", default=[0.3, 0.5, 0.7])
 ap.add_argument("--anneal", type=float, default=0.875)
+ap.add_argument("--plot", type=Path, help="write the trade-off curves to this PNG")
 a = ap.parse_args()
 
 X, y = torch.from_numpy(fm.TRAIN.X), torch.from_numpy(fm.TRAIN.y)
@@ -80,3 +83,38 @@ for prune, runs in results.items():
         f"({', '.join(f'{r[0]:.2f}' for r in runs)}) | {acc - full_acc:+.2f} | {bwd:,.0f} | "
         f"{1 - bwd / full_bwd:.1%} | {sec:.0f} | {1 - sec / full_s:.1%} |"
     )
+
+
+def plot(path: Path) -> None:
+    """Accuracy against backward passes and against wall time, one point per budget and seed
+    (the mean joined by a line), full training marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, col, label in ((axes[0], 1, "backward passes (millions)"), (axes[1], 2, "wall s")):
+        scale = 1e6 if col == 1 else 1.0
+        xs = [statistics.mean(r[col] for r in runs) / scale for runs in results.values()]
+        ys = [statistics.mean(r[0] for r in runs) for runs in results.values()]
+        ax.plot(xs, ys, "-o", color="tab:blue", label="mean of seeds")
+        for (prune, runs), x, y in zip(results.items(), xs, ys, strict=True):
+            ax.scatter([r[col] / scale for r in runs], [r[0] for r in runs], s=12, color="gray")
+            name = "full" if prune == 0 else f"r={prune:g}"
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 6), fontsize=8)
+        ax.axhline(full_acc - 0.3, color="tab:red", ls="--", lw=1, label="full − 0.3 points")
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].axvline(0.7 * full_bwd / 1e6, color="tab:green", ls=":", lw=1, label="30% fewer")
+    axes[0].set_ylabel("test accuracy %")
+    axes[0].legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"PruningSampler on Fashion-MNIST, MLP, {a.epochs} epochs")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
+
+
+if a.plot:
+    plot(a.plot)
