@@ -71,6 +71,8 @@ def bootstrapped(
     Beta mixture. With ``peers`` = 2, two networks train side by side on the same batches, each
     with its own p(noisy), both bootstrapping toward their mean prediction; the first is
     returned (and evaluated alone)."""
+    if mixup and peers > 1:
+        raise ValueError("the mixup rows train one network; peers must be 1")
     keep = np.ones(labels.size, dtype=bool) if keep is None else keep
     probed = build_probes(X[keep], labels[keep], 10, ProbeConfig(seed=a.seed))
     suites = np.asarray(probed.probes.column("suite").to_pylist())
