@@ -27,6 +27,6 @@ def strat(args: list[str], out: Path, fresh: bool = True) -> tuple[float, dict]:
 
 
 def fashion_mnist_available() -> bool:
-    from stratigraphy.data import FASHION_MNIST_DIR
+    from stratigraphy.data.sources import FASHION_MNIST_DIR
 
     return (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file()

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from stratigraphy import load_fashion_mnist
-from stratigraphy.data import FASHION_MNIST_DIR
-from stratigraphy.models import make_model
-from stratigraphy.training import cosine_lr
+from stratigraphy.data.sources import FASHION_MNIST_DIR
+from stratigraphy.record.models import make_model
+from stratigraphy.record.training import cosine_lr
 
 if not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file():
     sys.exit("Fashion-MNIST idx files not found: apt-get install dataset-fashion-mnist")

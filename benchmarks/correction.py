@@ -19,15 +19,15 @@ import numpy as np
 import torch
 
 from stratigraphy import RunConfig, plant_label_noise, run
-from stratigraphy.bootstrap import (
+from stratigraphy.curate.bootstrap import (
     BetaMixture,
     ProbeNoiseEstimator,
     bootstrap_loss,
     mixup_bootstrap_step,
     peer_targets,
 )
-from stratigraphy.fixes import plan_fixes
-from stratigraphy.probes import ProbeConfig, build_probes
+from stratigraphy.curate.fixes import plan_fixes
+from stratigraphy.probes.build import ProbeConfig, build_probes
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--epochs", type=int, default=20)
@@ -148,7 +148,7 @@ if wanted & {"fix", "remove", "fixboot"}:
     with tempfile.TemporaryDirectory() as tmp:
         np.savez(Path(tmp) / "noisy.npz", X=X, y=y_noisy)
         run(
-            RunConfig(
+            RunConfig.build(
                 out=Path(tmp) / "run",
                 source=str(Path(tmp) / "noisy.npz"),
                 epochs=a.epochs,

@@ -44,12 +44,12 @@ from stratigraphy import (
     load_fashion_mnist,
     run,
 )
-from stratigraphy.data import LabelledData
-from stratigraphy.models import make_model
-from stratigraphy.planting import PlantSpec, plant
-from stratigraphy.tables import read_table
-from stratigraphy.text import embed_texts, load_text_table
-from stratigraphy.training import TrainConfig, cosine_lr, train_epoch
+from stratigraphy.data.planting import PlantSpec, plant
+from stratigraphy.data.sources import LabelledData
+from stratigraphy.data.tables import read_table
+from stratigraphy.data.text import embed_texts, load_text_table
+from stratigraphy.record.models import make_model
+from stratigraphy.record.training import TrainConfig, cosine_lr, train_epoch
 
 TWEETS = Path(__file__).resolve().parents[2] / "shared" / "data" / "airline-tweets" / "Tweets.csv"
 
@@ -172,10 +172,10 @@ def detection_setting(s: Setting, seed: int, epochs: int | None) -> dict:
     }  # fmt: skip
     for name in ("mean_loss", "aum", "cartography_confidence", "correctness", "forgetting",
                  "el2n", "first_learned", "variability"):  # fmt: skip
-        from stratigraphy.scores import MISLABEL_DIRECTION
+        from stratigraphy.analysis.scores import mislabel_direction
 
         scores[f"stratigraphy {name}"] = (
-            MISLABEL_DIRECTION[name] * ex.column(name).to_numpy()[scored]
+            mislabel_direction(name) * ex.column(name).to_numpy()[scored]
         )
     scores["aum package (same loop)"] = -aum_rows[r]
     cl_score, cl_issues, cl_wall, cl_passes = cleanlab_cv(data, given, epochs, seed)
@@ -251,7 +251,7 @@ def print_setting(r: dict) -> None:
 
 def mixed(seed: int, epochs: int) -> dict:
     out = Path(tempfile.mkdtemp()) / "mixed"
-    cfg = RunConfig(out=out, source="fashion-mnist", model="mlp", epochs=epochs, seed=seed,
+    cfg = RunConfig.build(out, source="fashion-mnist", model="mlp", epochs=epochs, seed=seed,
                     noise_rate=0.1, corrupt_rate=0.05, ood_rate=0.05)  # fmt: skip
     res = run(cfg)
     p = res.summary["planted"]
@@ -274,7 +274,7 @@ def mixed(seed: int, epochs: int) -> dict:
 
 def seeds(seed: int, epochs: int, n_seeds: int = 3) -> dict:
     out = Path(tempfile.mkdtemp()) / "seeds"
-    cfg = RunConfig(out=out, source="fashion-mnist", model="mlp", epochs=epochs, seed=seed,
+    cfg = RunConfig.build(out, source="fashion-mnist", model="mlp", epochs=epochs, seed=seed,
                     noise_rate=0.2, seeds=n_seeds)  # fmt: skip
     res = run(cfg)
     st = res.summary["seeds"]

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from stratigraphy import IndexedDataset
-from stratigraphy.sampling import PruningSampler
+from stratigraphy.curate.sampling import PruningSampler
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--epochs", type=int, default=20)

@@ -59,11 +59,20 @@ def run_contender(name: str, n: int, epochs: int, n_probes: int) -> dict:
     labels = np.zeros(n, dtype=np.int64)
     t0 = time.perf_counter()
     if name.startswith("stratigraphy"):
-        from stratigraphy.inference import infer_metadata
+        from stratigraphy.analysis.engine import AnalysisEngine, InferenceConfig
+        from stratigraphy.analysis.sources import ArraySource
+        from stratigraphy.probes.build import ProbedData
 
         methods = ("knn",) if name == "stratigraphy-knn" else ("knn", "classifier")
-        res = infer_metadata(sig, labels, probe_rows, probe_suite, is_fit, SUITES, methods=methods)
-        proba = res.proba
+        probed = ProbedData.in_place(labels, probe_rows, probe_suite, is_fit, list(SUITES))
+        signals = {**sig, "el2n": 1 - sig["p_label"]}
+        engine = AnalysisEngine(InferenceConfig(methods=methods))
+        engine.fit(
+            ArraySource({k: signals[k] for k in ("loss", "margin", "p_label", "el2n", "pred")}),
+            probed,
+        )
+        rows = np.arange(n)
+        proba = engine.suite_proba(signals, labels, rows)[engine.method_]
     else:
         from sklearn.neighbors import KNeighborsClassifier
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stratigraphy.store import DynamicsStore
+from stratigraphy.record.store import DynamicsStore
 
 SUITES = ["typical", "atypical", "mislabeled", "corrupted", "random_input"]
 SHAPES = (8.0, 3.0, 0.7, 1.5, 0.0)
@@ -57,7 +57,8 @@ def write_store(directory: Path, n: int, epochs: int) -> None:
 
 
 def analyse(directory: Path, n: int, n_probes: int) -> dict:
-    from stratigraphy.chunked_analysis import analyze_store
+    from stratigraphy.analysis.engine import analyze_store
+    from stratigraphy.probes.build import ProbedData
 
     kind = kinds(n)
     rng = np.random.default_rng(2)
@@ -65,18 +66,19 @@ def analyse(directory: Path, n: int, n_probes: int) -> dict:
     is_fit = rng.permutation(np.r_[np.ones(n_probes, bool), np.zeros(n_probes, bool)])
     labels = np.zeros(n, dtype=np.int64)
     t0 = time.perf_counter()
-    summary = analyze_store(
-        directory, labels, probe_rows, kind[probe_rows], is_fit, SUITES, directory / "rows.parquet"
-    )
+    probed = ProbedData.in_place(labels, probe_rows, kind[probe_rows], is_fit, list(SUITES))
+    summary = analyze_store(directory, probed, out=directory / "examples.parquet").summary[
+        "inference"
+    ]
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(directory / "rows.parquet")
+    pf = pq.ParquetFile(directory / "examples.parquet")
     hits = 0
     for g in range(pf.metadata.num_row_groups):
         rows = pf.read_row_group(g, columns=["row", "metadata"])
-        meta = rows.column("metadata").combine_chunks()
+        meta = rows.column("metadata").dictionary_encode().combine_chunks()
         found = np.asarray([SUITES.index(v) for v in meta.dictionary.to_pylist()])
         hits += int((found[meta.indices.to_numpy()] == kind[rows.column("row").to_numpy()]).sum())
     return {

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from stratigraphy import RunConfig, plant_label_noise, run
-from stratigraphy.sampling import select_batch
+from stratigraphy.curate.sampling import select_batch
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--target", type=float, default=82.0)
@@ -71,7 +71,7 @@ for noise in a.noise:
     with tempfile.TemporaryDirectory() as tmp:
         np.savez(Path(tmp) / "d.npz", X=fm.TRAIN.X, y=y_np)
         run(
-            RunConfig(
+            RunConfig.build(
                 out=Path(tmp) / "r",
                 source=str(Path(tmp) / "d.npz"),
                 model="mlp",

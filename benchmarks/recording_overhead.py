@@ -14,8 +14,8 @@ import time
 import torch
 
 from stratigraphy import DynamicsRecorder, load_fashion_mnist
-from stratigraphy.models import make_model
-from stratigraphy.training import train_epoch
+from stratigraphy.record.models import make_model
+from stratigraphy.record.training import train_epoch
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--pairs", type=int, default=4)

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from stratigraphy import compute_scores
-from stratigraphy.pruning import select_keep
-from stratigraphy.store import DynamicsStore
-from stratigraphy.training import TrainConfig, train_and_record
+from stratigraphy.curate.pruning import select_keep
+from stratigraphy.record.store import DynamicsStore
+from stratigraphy.record.training import TrainConfig, train_and_record
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--score-epochs", type=int, default=10)

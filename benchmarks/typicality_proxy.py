@@ -17,7 +17,7 @@ from scipy.stats import spearmanr
 from sklearn.neural_network import MLPClassifier
 
 from stratigraphy import load_digits_data
-from stratigraphy.typicality import neighbour_typicality
+from stratigraphy.probes.typicality import neighbour_typicality
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--runs", type=int, default=40)

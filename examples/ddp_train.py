@@ -23,11 +23,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from stratigraphy import DynamicsRecorder, IndexedDataset, analyze, build_probes
-from stratigraphy.data import load_digits_data, load_fashion_mnist
-from stratigraphy.models import make_model
-from stratigraphy.noise import plant_label_noise
-from stratigraphy.probes import ProbeConfig
-from stratigraphy.sampling import PruningSampler
+from stratigraphy.curate.sampling import PruningSampler
+from stratigraphy.data.noise import plant_label_noise
+from stratigraphy.data.sources import load_digits_data, load_fashion_mnist
+from stratigraphy.probes.build import ProbeConfig
+from stratigraphy.record.models import make_model
 
 
 def main() -> None:

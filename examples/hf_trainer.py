@@ -19,8 +19,8 @@ import numpy as np
 import transformers
 
 from stratigraphy import ProbeConfig, analyze, load_digits_data, plant_label_noise
-from stratigraphy.integrations.hf_callback import DynamicsTrainerCallback
-from stratigraphy.probe_dataset import ProbedDataset
+from stratigraphy.probes.dataset import ProbedDataset
+from stratigraphy.record.hf_callback import DynamicsTrainerCallback
 
 
 def main() -> None:

@@ -17,8 +17,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from stratigraphy import ProbeConfig, analyze, load_digits_data, plant_label_noise
-from stratigraphy.integrations.lightning_callback import DynamicsCallback
-from stratigraphy.probe_dataset import ProbedDataset
+from stratigraphy.probes.dataset import ProbedDataset
+from stratigraphy.record.lightning_callback import DynamicsCallback
 
 
 class Classifier(L.LightningModule):

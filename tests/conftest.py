@@ -22,7 +22,7 @@ def digits():
 def digits_run(tmp_path_factory, digits):
     """One short run of the main job on digits with 10% planted noise."""
     out = tmp_path_factory.mktemp("runs") / "digits"
-    return run(RunConfig(out=out, epochs=12, seed=1), data=digits)
+    return run(RunConfig.build(out, epochs=12, seed=1), data=digits)
 
 
 def blobs(n: int = 400, d: int = 6, classes: int = 4, seed: int = 0):
@@ -56,7 +56,7 @@ def live_server(run_copy):
 
     import uvicorn
 
-    from stratigraphy.review_app import create_app
+    from stratigraphy.present.review_app import create_app
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -7,16 +7,16 @@ from torch.utils.data import DataLoader, TensorDataset
 from typer.testing import CliRunner
 
 from stratigraphy import ConfigError, IndexedDataset
-from stratigraphy.bootstrap import (
+from stratigraphy.cli import app
+from stratigraphy.curate.bootstrap import (
     BetaMixture,
     ProbeNoiseEstimator,
     bootstrap_loss,
     mixup_bootstrap_step,
     peer_targets,
 )
-from stratigraphy.cli import app
-from stratigraphy.pruning import class_quotas, select_keep
-from stratigraphy.sampling import PruningSampler, select_batch
+from stratigraphy.curate.pruning import class_quotas, select_keep
+from stratigraphy.curate.sampling import PruningSampler, select_batch
 
 
 def test_bootstrap_loss_interpolates_between_given_label_and_prediction():

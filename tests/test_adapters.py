@@ -10,8 +10,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from stratigraphy.data import SourceOptions, load_source
-from stratigraphy.errors import DataValidationError
+from stratigraphy.core.errors import DataValidationError
+from stratigraphy.data.sources import SourceOptions, load_source
 
 
 def _table(n: int = 300, seed: int = 0) -> pa.Table:
@@ -76,7 +76,7 @@ def test_image_folder(tmp_path: Path, digits) -> None:  # type: ignore[no-untype
 
 
 def test_text_table_embeds_offline_and_caches(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from stratigraphy import text
+    from stratigraphy.data import text
 
     monkeypatch.setenv("STRAT_CACHE", str(tmp_path / "cache"))
     good = ["great flight, lovely crew", "thanks for the upgrade", "on time and friendly"]
@@ -125,7 +125,7 @@ def test_text_run_shows_texts_in_report_and_review(tmp_path: Path, monkeypatch) 
     from fastapi.testclient import TestClient
 
     from stratigraphy import RunConfig, run
-    from stratigraphy.review_app import create_app
+    from stratigraphy.present.review_app import create_app
 
     monkeypatch.setenv("STRAT_CACHE", str(tmp_path / "cache"))
     rng = np.random.default_rng(0)
@@ -140,7 +140,7 @@ def test_text_run_shows_texts_in_report_and_review(tmp_path: Path, monkeypatch) 
         tmp_path / "t.csv",
     )
     out = tmp_path / "run"
-    run(RunConfig(out=out, source=str(tmp_path / "t.csv"), text_column="text", label_column="y",
+    run(RunConfig.build(out, source=str(tmp_path / "t.csv"), text_column="text", label_column="y",
                   epochs=4, noise_rate=0.1))  # fmt: skip
     ex = pq.read_table(out / "examples.parquet")
     assert ex.column("caption").to_pylist() == [r[0] for r in rows]

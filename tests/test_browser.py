@@ -95,7 +95,7 @@ def test_review_by_keyboard_persists_and_is_shared(browser, live_server):
     ctx_a.close()
     ctx_b.close()
 
-    from stratigraphy.review_log import ReviewLog
+    from stratigraphy.curate.review_log import ReviewLog
 
     decisions = ReviewLog(run_dir / "review.sqlite", 1797, 10).decisions()
     assert [(d.example, d.decision, d.label) for d in decisions] == [(index, "relabel", new_label)]

@@ -4,8 +4,8 @@ import struct
 import numpy as np
 import pytest
 
-from stratigraphy import DataValidationError, LabelledData, load_idx_dir, load_npz
-from stratigraphy.data import load_source, validate_arrays
+from stratigraphy import DataValidationError, LabelledData
+from stratigraphy.data.sources import load_idx_dir, load_npz, load_source, validate_arrays
 
 
 def test_images_gain_a_channel_axis_and_become_float32():

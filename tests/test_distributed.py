@@ -15,7 +15,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from stratigraphy import DynamicsRecorder, DynamicsStore
-from stratigraphy.sampling import PruningSampler
+from stratigraphy.curate.sampling import PruningSampler
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 11

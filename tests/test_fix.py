@@ -7,8 +7,8 @@ from typer.testing import CliRunner
 
 from stratigraphy import ConfigError
 from stratigraphy.cli import app
-from stratigraphy.fixes import apply_fixes, plan_fixes
-from stratigraphy.review_log import ReviewLog
+from stratigraphy.curate.fixes import apply_fixes, plan_fixes
+from stratigraphy.curate.review_log import ReviewLog
 
 
 def _examples(run_dir):

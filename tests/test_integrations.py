@@ -11,8 +11,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from stratigraphy import DynamicsStore, analyze
-from stratigraphy.probe_dataset import ProbedDataset
-from stratigraphy.probes import ProbeConfig
+from stratigraphy.probes.build import ProbeConfig
+from stratigraphy.probes.dataset import ProbedDataset
 
 
 def _digits_tensors(digits, n: int = 600) -> TensorDataset:  # type: ignore[no-untyped-def]
@@ -45,7 +45,7 @@ def test_probed_dataset_wraps_without_copying(digits) -> None:  # type: ignore[n
 
 
 def test_probed_dataset_needs_features_for_token_ids() -> None:
-    from stratigraphy.errors import ConfigError
+    from stratigraphy.core.errors import ConfigError
 
     ids = TensorDataset(torch.randint(0, 50, (200, 8)), torch.randint(0, 2, (200,)))
     with pytest.raises(ConfigError, match="features="):
@@ -98,7 +98,7 @@ def test_hf_datasets_from_disk(tmp_path: Path, digits) -> None:  # type: ignore[
 def test_lightning_callback_records_each_epoch(tmp_path: Path, digits) -> None:  # type: ignore[no-untyped-def]
     import lightning.pytorch as L
 
-    from stratigraphy.integrations.lightning_callback import DynamicsCallback
+    from stratigraphy.record.lightning_callback import DynamicsCallback
 
     class Classifier(L.LightningModule):
         def __init__(self) -> None:
@@ -137,7 +137,7 @@ def test_lightning_callback_records_each_epoch(tmp_path: Path, digits) -> None: 
 def test_hf_trainer_callback_records_a_tiny_model(tmp_path: Path) -> None:
     import transformers
 
-    from stratigraphy.integrations.hf_callback import DynamicsTrainerCallback
+    from stratigraphy.record.hf_callback import DynamicsTrainerCallback
 
     cfg = transformers.BertConfig(
         vocab_size=60, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
@@ -194,7 +194,7 @@ def test_hf_trainer_callback_records_a_tiny_model(tmp_path: Path) -> None:
 )
 def test_sklearn_estimators_record_dynamics(digits, make) -> None:  # type: ignore[no-untyped-def]
     from stratigraphy import build_probes
-    from stratigraphy.sklearn_dynamics import record_estimator
+    from stratigraphy.record.estimators import record_estimator
 
     X = digits.X.reshape(digits.n, -1)
     probed = build_probes(X, digits.y, 10, ProbeConfig(seed=0))
@@ -210,8 +210,8 @@ def test_sklearn_estimators_record_dynamics(digits, make) -> None:  # type: igno
 def test_sklearn_without_steps_is_refused(digits) -> None:  # type: ignore[no-untyped-def]
     from sklearn.svm import SVC
 
-    from stratigraphy.errors import ConfigError
-    from stratigraphy.sklearn_dynamics import record_estimator
+    from stratigraphy.core.errors import ConfigError
+    from stratigraphy.record.estimators import record_estimator
 
     with pytest.raises(ConfigError, match="cannot be observed"):
         record_estimator(SVC(), digits.X[:100], digits.y[:100], epochs=3)

@@ -12,7 +12,7 @@ from stratigraphy import (
     RunDirectoryError,
     run,
 )
-from stratigraphy.store import DynamicsStore
+from stratigraphy.record.store import DynamicsStore
 
 from .conftest import blobs
 
@@ -84,10 +84,12 @@ def test_same_seed_gives_identical_examples_parquet(tmp_path):
     X, y = blobs(500, seed=1)
     data = LabelledData(X, y)
     a = run(
-        RunConfig(out=tmp_path / "a", epochs=4, seed=3, probe_size=12, noise_rate=0.1), data=data
+        RunConfig.build(tmp_path / "a", epochs=4, seed=3, probe_size=12, noise_rate=0.1),
+        data=data,
     )
     b = run(
-        RunConfig(out=tmp_path / "b", epochs=4, seed=3, probe_size=12, noise_rate=0.1), data=data
+        RunConfig.build(tmp_path / "b", epochs=4, seed=3, probe_size=12, noise_rate=0.1),
+        data=data,
     )
     assert (a.out / "examples.parquet").read_bytes() == (b.out / "examples.parquet").read_bytes()
 
@@ -101,7 +103,9 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     data = LabelledData(X, y)
 
     def cfg(out, resume=False):
-        return RunConfig(out=out, epochs=6, seed=5, probe_size=12, noise_rate=0.1, resume=resume)
+        return RunConfig.build(
+            out=out, epochs=6, seed=5, probe_size=12, noise_rate=0.1, resume=resume
+        )
 
     full = run(cfg(tmp_path / "full"), data=data)
 
@@ -124,30 +128,32 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
 def test_a_directory_holding_a_different_run_is_refused_before_writing(tmp_path, digits_run):
     before = {p.name: p.stat().st_mtime for p in digits_run.out.iterdir()}
     with pytest.raises(RunDirectoryError, match="different run"):
-        run(RunConfig(out=digits_run.out, epochs=5, seed=1, resume=True))
+        run(RunConfig.build(digits_run.out, epochs=5, seed=1, resume=True))
     assert before == {p.name: p.stat().st_mtime for p in digits_run.out.iterdir()}
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "notes.txt").write_text("mine")
     with pytest.raises(RunDirectoryError, match="not a stratigraphy run"):
-        run(RunConfig(out=tmp_path / "junk", epochs=3))
+        run(RunConfig.build(tmp_path / "junk", epochs=3))
 
 
 def test_bad_data_and_tiny_data_fail_before_anything_is_written(tmp_path):
     X, y = blobs(60)
     with pytest.raises(ProbeBudgetError):
-        run(RunConfig(out=tmp_path / "tiny", epochs=3), data=LabelledData(X, y))
+        run(RunConfig.build(tmp_path / "tiny", epochs=3), data=LabelledData(X, y))
     assert not (tmp_path / "tiny").exists()
     bad = tmp_path / "bad.npz"
     np.savez(bad, X=np.full((50, 3), np.nan), y=np.zeros(50, dtype=int))
     with pytest.raises(DataValidationError, match="NaN"):
-        run(RunConfig(out=tmp_path / "bad", source=str(bad), epochs=3))
+        run(RunConfig.build(tmp_path / "bad", source=str(bad), epochs=3))
     assert not (tmp_path / "bad").exists()
 
 
 def test_eval_pass_records_its_own_dynamics_and_reports_its_cost(tmp_path):
     X, y = blobs(400, seed=4)
     res = run(
-        RunConfig(out=tmp_path / "ev", epochs=3, probe_size=10, noise_rate=0.1, eval_pass=True),
+        RunConfig.build(
+            out=tmp_path / "ev", epochs=3, probe_size=10, noise_rate=0.1, eval_pass=True
+        ),
         data=LabelledData(X, y),
     )
     assert DynamicsStore(tmp_path / "ev" / "dynamics" / "eval").finished_epochs() == 3

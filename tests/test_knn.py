@@ -1,7 +1,7 @@
 import numpy as np
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
-from stratigraphy.knn import knn_search, vote_shares
+from stratigraphy.core.knn import knn_search, vote_shares
 
 
 def test_matches_scikit_learn_with_small_chunks():

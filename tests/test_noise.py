@@ -36,7 +36,7 @@ def test_bad_rate_and_kind():
 def test_planted_noise_is_independent_of_the_other_random_choices():
     """Regression: noise and the typicality reference subset once shared one stream, so on large
     data the references were exactly the flipped examples."""
-    from stratigraphy.seeding import stream
+    from stratigraphy.core.seeding import stream
 
     y = np.arange(60_000) % 10
     _, flipped = plant_label_noise(y, 10, 0.4, seed=0)

@@ -9,12 +9,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from stratigraphy import RunConfig, run
-from stratigraphy.data import LabelledData
-from stratigraphy.ensemble import average_signals
-from stratigraphy.errors import ConfigError
-from stratigraphy.evaluation import kind_confusion
-from stratigraphy.planting import PlantSpec, confusion_transitions, plant
-from stratigraphy.runview import RunView
+from stratigraphy.analysis.ensemble import average_signals
+from stratigraphy.analysis.evaluation import kind_confusion
+from stratigraphy.core.errors import ConfigError
+from stratigraphy.data.planting import PlantSpec, confusion_transitions, plant
+from stratigraphy.data.sources import LabelledData
+from stratigraphy.rundir.view import RunView
 from tests.conftest import blobs
 
 
@@ -88,7 +88,7 @@ def test_kind_confusion_counts_and_diagonal() -> None:
 
 def test_job_with_mixed_kinds_writes_truth_and_confusion(tmp_path: Path, digits) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "mixed"
-    res = run(RunConfig(out=out, epochs=6, seed=0, noise_rate=0.1, corrupt_rate=0.05,
+    res = run(RunConfig.build(out, epochs=6, seed=0, noise_rate=0.1, corrupt_rate=0.05,
                         ood_rate=0.05), data=digits)  # fmt: skip
     planted = pq.read_table(out / "planted.parquet")
     assert planted.num_rows == res.examples.num_rows == digits.n + round(0.05 * digits.n)
@@ -118,7 +118,7 @@ def test_average_signals_means_and_votes() -> None:
 
 
 def test_seeds_average_and_report_stability(tmp_path: Path, digits) -> None:  # type: ignore[no-untyped-def]
-    res = run(RunConfig(out=tmp_path / "s", epochs=5, seed=0, seeds=2), data=digits)
+    res = run(RunConfig.build(tmp_path / "s", epochs=5, seed=0, seeds=2), data=digits)
     st = res.summary["seeds"]
     assert st["n"] == 2 and 0.0 < st["same_verdict_share"] <= 1.0
     assert len(st["ap_single"]) == 2 and 0.0 < st["ap_averaged"] <= 1.0

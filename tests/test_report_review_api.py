@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from stratigraphy import ConfigError, LabelledData, RunConfig, run
 from stratigraphy.cli import app as cli_app
-from stratigraphy.review_app import check_binding, create_app
+from stratigraphy.present.review_app import check_binding, create_app
 
 from .conftest import blobs
 
@@ -33,7 +33,7 @@ def test_report_command_and_a_run_without_reloadable_inputs(tmp_path):
     X, y = blobs(400, seed=3)
     names = ["<b>bold</b>", "a&b", "c", "d"]
     res = run(
-        RunConfig(out=tmp_path / "v", epochs=3, probe_size=10), data=LabelledData(X, y, names)
+        RunConfig.build(tmp_path / "v", epochs=3, probe_size=10), data=LabelledData(X, y, names)
     )
     (res.out / "report.html").unlink()
     out = CliRunner().invoke(cli_app, ["report", str(res.out)])
@@ -102,7 +102,7 @@ def test_page_escapes_text_and_embeds_config_safely(tmp_path):
     X, y = blobs(400, seed=3)
     names = ["</script><script>alert(1)</script>", "b", "c", "d"]
     res = run(
-        RunConfig(out=tmp_path / "x", epochs=3, probe_size=10), data=LabelledData(X, y, names)
+        RunConfig.build(tmp_path / "x", epochs=3, probe_size=10), data=LabelledData(X, y, names)
     )
     page = TestClient(create_app(res.out)).get("/")
     assert page.status_code == 200

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import numpy as np
 
-from stratigraphy.review_log import ReviewLog, replay
+from stratigraphy.curate.review_log import ReviewLog, replay
 
 CLIENTS = 8
 TOTAL = 2000

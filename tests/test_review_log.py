@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from stratigraphy.review_log import ReviewError, ReviewLog, replay
+from stratigraphy.curate.review_log import ReviewError, ReviewLog, replay
 
 
 @pytest.fixture()

@@ -1,7 +1,7 @@
 import numpy as np
 
 from stratigraphy import compute_scores, detection_quality
-from stratigraphy.scores import first_learned_epoch, forgetting_events
+from stratigraphy.analysis.scores import first_learned_epoch, forgetting_events
 
 
 def test_forgetting_counts_correct_to_incorrect_and_never_learned_gets_the_maximum():

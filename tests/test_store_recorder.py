@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from stratigraphy import DynamicsRecorder, DynamicsStore, IndexedDataset
-from stratigraphy.recorder import signals_from_logits
+from stratigraphy.record.recorder import signals_from_logits
 
 
 def test_signals_match_their_definitions():

@@ -1,75 +1,122 @@
-"""stratigraphy: what each example of a labelled dataset really is, from its learning dynamics."""
+"""stratigraphy: what each example of a labelled dataset really is, from its learning dynamics.
 
-from .analysis import Analysis, analyze
-from .chunked_analysis import analyze_store
-from .data import (
-    LabelledData,
-    SourceOptions,
-    load_digits_data,
-    load_fashion_mnist,
-    load_idx_dir,
-    load_npz,
-    load_source,
-)
-from .errors import (
+The names below are the public API; each is imported from its module on first use, so
+``import stratigraphy`` stays light (no torch, matplotlib or web server until needed) and has no
+process-wide side effect.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from stratigraphy.core.errors import (
     ConfigError,
     DataValidationError,
     ProbeBudgetError,
     RunDirectoryError,
     StratigraphyError,
 )
-from .evaluation import detection_quality
-from .inference import MetadataInference, infer_metadata
-from .job import RunConfig, RunResult, run
-from .mislabel import choose_mislabel_score, mislabel_candidates, suggest_labels
-from .noise import plant_label_noise
-from .planting import Planted, PlantSpec, plant
-from .probe_dataset import ProbedDataset
-from .probes import BUILTIN_SUITES, ProbeConfig, ProbedData, build_probes
-from .recorder import DynamicsRecorder, IndexedDataset
-from .scores import compute_scores
-from .sklearn_dynamics import record_estimator
-from .store import DynamicsStore
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    # the main job
+    "run": "stratigraphy.job",
+    "RunResult": "stratigraphy.job",
+    "RunConfig": "stratigraphy.config",
+    # data
+    "LabelledData": "stratigraphy.data.sources",
+    "SourceOptions": "stratigraphy.data.sources",
+    "load_source": "stratigraphy.data.sources",
+    "load_digits_data": "stratigraphy.data.sources",
+    "load_fashion_mnist": "stratigraphy.data.sources",
+    "DataSpec": "stratigraphy.data.spec",
+    "PlantSpec": "stratigraphy.data.planting",
+    "plant": "stratigraphy.data.planting",
+    "plant_label_noise": "stratigraphy.data.noise",
+    # probes
+    "ProbeConfig": "stratigraphy.probes.build",
+    "ProbedData": "stratigraphy.probes.build",
+    "build_probes": "stratigraphy.probes.build",
+    "ProbedDataset": "stratigraphy.probes.dataset",
+    "Suite": "stratigraphy.probes.suites",
+    "register_suite": "stratigraphy.probes.suites",
+    # recording
+    "DynamicsRecorder": "stratigraphy.record.recorder",
+    "IndexedDataset": "stratigraphy.record.recorder",
+    "DynamicsStore": "stratigraphy.record.store",
+    "record_estimator": "stratigraphy.record.estimators",
+    # analysis
+    "Analysis": "stratigraphy.analysis.engine",
+    "AnalysisEngine": "stratigraphy.analysis.engine",
+    "InferenceConfig": "stratigraphy.analysis.engine",
+    "analyze": "stratigraphy.analysis.engine",
+    "analyze_store": "stratigraphy.analysis.engine",
+    "Score": "stratigraphy.analysis.scores",
+    "register_score": "stratigraphy.analysis.scores",
+    "compute_scores": "stratigraphy.analysis.scores",
+    "detection_quality": "stratigraphy.analysis.evaluation",
+    # actions
+    "plan_fixes": "stratigraphy.curate.fixes",
+    "prune_run": "stratigraphy.curate.pruning",
+    "PruningSampler": "stratigraphy.curate.sampling",
+    "select_batch": "stratigraphy.curate.sampling",
+    "bootstrap_loss": "stratigraphy.curate.bootstrap",
+}
+
 __all__ = [
-    "Analysis",
-    "analyze",
-    "analyze_store",
-    "BUILTIN_SUITES",
     "ConfigError",
     "DataValidationError",
-    "DynamicsRecorder",
-    "DynamicsStore",
-    "IndexedDataset",
-    "LabelledData",
-    "MetadataInference",
-    "PlantSpec",
-    "Planted",
     "ProbeBudgetError",
-    "ProbeConfig",
-    "ProbedData",
-    "ProbedDataset",
-    "RunConfig",
     "RunDirectoryError",
-    "RunResult",
-    "SourceOptions",
     "StratigraphyError",
-    "build_probes",
-    "choose_mislabel_score",
-    "compute_scores",
-    "detection_quality",
-    "infer_metadata",
-    "load_digits_data",
-    "load_fashion_mnist",
-    "load_idx_dir",
-    "load_npz",
-    "load_source",
-    "mislabel_candidates",
-    "plant",
-    "plant_label_noise",
-    "record_estimator",
-    "run",
-    "suggest_labels",
+    *_LAZY,
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stratigraphy' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:
+    from stratigraphy.analysis.engine import (
+        Analysis,
+        AnalysisEngine,
+        InferenceConfig,
+        analyze,
+        analyze_store,
+    )
+    from stratigraphy.analysis.evaluation import detection_quality
+    from stratigraphy.analysis.scores import Score, compute_scores, register_score
+    from stratigraphy.config import RunConfig
+    from stratigraphy.curate.bootstrap import bootstrap_loss
+    from stratigraphy.curate.fixes import plan_fixes
+    from stratigraphy.curate.pruning import prune_run
+    from stratigraphy.curate.sampling import PruningSampler, select_batch
+    from stratigraphy.data.noise import plant_label_noise
+    from stratigraphy.data.planting import PlantSpec, plant
+    from stratigraphy.data.sources import (
+        LabelledData,
+        SourceOptions,
+        load_digits_data,
+        load_fashion_mnist,
+        load_source,
+    )
+    from stratigraphy.data.spec import DataSpec
+    from stratigraphy.job import RunResult, run
+    from stratigraphy.probes.build import ProbeConfig, ProbedData, build_probes
+    from stratigraphy.probes.dataset import ProbedDataset
+    from stratigraphy.probes.suites import Suite, register_suite
+    from stratigraphy.record.estimators import record_estimator
+    from stratigraphy.record.recorder import DynamicsRecorder, IndexedDataset
+    from stratigraphy.record.store import DynamicsStore

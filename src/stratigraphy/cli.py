@@ -13,14 +13,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .errors import ConfigError, StratigraphyError
-from .fixes import apply_fixes
+from stratigraphy.core.errors import ConfigError, StratigraphyError
+from stratigraphy.curate.fixes import apply_fixes
+from stratigraphy.curate.pruning import prune_run
+from stratigraphy.curate.review_log import REVIEW_DB, ReviewLog
+from stratigraphy.present.report import write_report
+from stratigraphy.probes.suites import BUILTIN_SUITES
+from stratigraphy.rundir.view import RunView
+
 from .job import RunConfig, run
-from .probes import BUILTIN_SUITES
-from .pruning import prune_run
-from .report import write_report
-from .review_log import REVIEW_DB, ReviewLog
-from .runview import RunView
 
 app = typer.Typer(
     add_completion=False,
@@ -160,68 +161,15 @@ def run_cmd(
     resume: Annotated[bool, typer.Option(help="continue a run killed mid-way")] = False,
 ) -> None:
     """Train with probe suites mixed in, record every example's dynamics, infer its metadata."""
+    flags = dict(locals())
     with _user_errors():
-        cfg = RunConfig(
-            out=out,
-            source=data,
-            data_dir=data_dir,
-            epochs=epochs,
-            model=model,
-            seed=seed,
-            probe_size=probe_size,
-            probes=tuple(s.strip() for s in probes.split(",") if s.strip()),
-            user_suites=_parse_user_suites(suite or []),
-            noise_rate=noise_rate,
-            noise_kind=noise_kind,
-            corrupt_rate=corrupt_rate,
-            ood_rate=ood_rate,
-            text_column=text_column,
-            label_column=label_column,
-            image_size=image_size,
-            seeds=seeds,
-            batch_size=batch_size,
-            lr=lr,
-            eval_pass=eval_pass,
-            k=k,
-            resume=resume,
-        )
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        ) as progress:
-            task = progress.add_task("preparing", total=None)
-
-            def on_stage(name: str) -> None:
-                progress.update(task, description=name)
-
-            runs_done = {"epochs": 0, "last": -1}
-
-            def on_batch(epoch: int, batch: int) -> None:
-                if batch == 1:
-                    if epoch <= runs_done["last"]:
-                        runs_done["epochs"] += epochs
-                    runs_done["last"] = epoch
-                    seed_note = (
-                        f" (seed {runs_done['epochs'] // epochs + 1}/{seeds})" if seeds > 1 else ""
-                    )
-                    progress.update(
-                        task,
-                        description=f"epoch {epoch + 1}/{epochs}{seed_note}",
-                        completed=runs_done["epochs"] + epoch,
-                        total=epochs * seeds,
-                    )
-
-            def on_progress(what: str, done: int, total: int) -> None:
-                progress.update(task, description=what, completed=done, total=total)
-
-            result = run(cfg, on_batch=on_batch, on_stage=on_stage, on_progress=on_progress)
-            progress.update(
-                task, completed=epochs * seeds, total=epochs * seeds, description="done"
-            )
+        flags["source"] = flags.pop("data")
+        flags["user_suites"] = _parse_user_suites(flags.pop("suite") or [])
+        flags["probes"] = tuple(s.strip() for s in probes.split(",") if s.strip())
+        cfg = RunConfig.build(flags.pop("out"), seed=flags.pop("seed"), **flags)
+        with _RunProgress(epochs, seeds) as progress:
+            result = run(cfg, on_batch=progress.on_batch, on_stage=progress.on_stage,
+                         on_progress=progress.on_progress)  # fmt: skip
     out_console = Console()
     for table in _summary_tables(result.summary):
         out_console.print(table)
@@ -230,6 +178,47 @@ def run_cmd(
         f"; open [bold]{result.out / 'report.html'}[/bold], or review with "
         f"[bold]strat review {result.out}[/bold]."
     )
+
+
+class _RunProgress:
+    """One progress bar for a run: its stage, then epochs (of every seed), then done."""
+
+    def __init__(self, epochs: int, seeds: int) -> None:
+        self.epochs, self.seeds = epochs, seeds
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=console, transient=False,
+        )  # fmt: skip
+        self.done, self.last = 0, -1
+
+    def __enter__(self) -> _RunProgress:
+        self.progress.__enter__()
+        self.task = self.progress.add_task("preparing", total=None)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if exc[0] is None:
+            total = self.epochs * self.seeds
+            self.progress.update(self.task, completed=total, total=total, description="done")
+        self.progress.__exit__(*exc)
+
+    def on_stage(self, name: str) -> None:
+        self.progress.update(self.task, description=name)
+
+    def on_batch(self, epoch: int, batch: int) -> None:
+        if batch != 1:
+            return
+        if epoch <= self.last:
+            self.done += self.epochs
+        self.last = epoch
+        seed_note = f" (seed {self.done // self.epochs + 1}/{self.seeds})" if self.seeds > 1 else ""
+        self.progress.update(
+            self.task, description=f"epoch {epoch + 1}/{self.epochs}{seed_note}",
+            completed=self.done + epoch, total=self.epochs * self.seeds,
+        )  # fmt: skip
+
+    def on_progress(self, what: str, done: int, total: int) -> None:
+        self.progress.update(self.task, description=what, completed=done, total=total)
 
 
 @app.command("fix")
@@ -316,7 +305,10 @@ def review_cmd(
     ] = False,
 ) -> None:
     """Review flagged examples in the browser; decisions go to RUN/review.sqlite (append-only)."""
-    from .review_app import check_binding, serve  # FastAPI loads only for this command
+    from stratigraphy.present.review_app import (  # FastAPI loads only for this command
+        check_binding,
+        serve,
+    )
 
     with _user_errors():
         if export is not None:

@@ -1,0 +1,123 @@
+"""Metadata inference: which probe suite does each example's learning trajectory resemble?
+
+Inferers are scikit-learn-style estimators (parameters in ``__init__``, learned state with a
+trailing underscore, ``fit`` returns self), fitted on the fitting probes only: MAP-D's k-nearest
+neighbours over loss trajectories (k = 20, Euclidean, uniform weights; a suite's share of the
+neighbours is its probability), and a logistic-regression classifier over richer trajectory
+features. Held-out probes measure each; the engine uses the more accurate one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import confusion_matrix
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from stratigraphy.analysis.features import trajectory_features
+from stratigraphy.core.knn import knn_search, vote_shares
+
+PREDICT_CHUNK = 65_536
+
+
+@dataclass
+class HeldoutReport:
+    """Accuracy of an inferer on the held-out probes, overall and per suite, with its confusion
+    matrix (rows: true suite, columns: inferred suite)."""
+
+    accuracy: float
+    per_suite: dict[str, float]
+    confusion: list[list[int]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"accuracy": self.accuracy, "per_suite": self.per_suite, "confusion": self.confusion}
+
+
+def heldout_report(suites: list[str], truth: np.ndarray, proba: np.ndarray) -> HeldoutReport:
+    pred = proba.argmax(1)
+    labels = np.arange(len(suites))
+    per_suite = {
+        s: float((pred[truth == i] == i).mean()) if (truth == i).any() else float("nan")
+        for i, s in enumerate(suites)
+    }
+    cm = confusion_matrix(truth, pred, labels=labels)
+    return HeldoutReport(float((pred == truth).mean()), per_suite, cm.tolist())
+
+
+def trajectory_inputs(signals: dict[str, np.ndarray], labels: np.ndarray) -> np.ndarray:
+    """The classifier's features of some rows, from their signals and given labels."""
+    correct = signals["pred"] == labels[:, None]
+    return trajectory_features(
+        signals["loss"], signals["margin"], signals["p_label"], correct, signals.get("el2n")
+    )
+
+
+class KNNInferer:
+    """MAP-D's kNN over loss trajectories: the share of each suite among a row's ``k`` nearest
+    fitting probes (Euclidean, uniform weights). A fitting probe is never its own neighbour."""
+
+    name = "knn"
+
+    def __init__(self, k: int = 20) -> None:
+        self.k = k
+
+    def fit(self, signals: dict[str, np.ndarray], labels: np.ndarray, rows: np.ndarray,
+            suites: np.ndarray, n_suites: int) -> KNNInferer:  # fmt: skip
+        """Remember the fitting probes (``rows``: their training rows; ``suites``: suite ids)."""
+        self.refs_ = np.nan_to_num(signals["loss"].astype(np.float32))
+        self.ref_suite_ = np.asarray(suites)
+        self.n_suites_ = n_suites
+        order = np.argsort(rows)
+        self.rows_sorted_, self.rows_pos_ = rows[order], order
+        return self
+
+    def predict_proba(self, signals: dict[str, np.ndarray], labels: np.ndarray,
+                      rows: np.ndarray) -> np.ndarray:  # fmt: skip
+        pos = np.searchsorted(self.rows_sorted_, rows).clip(max=self.rows_sorted_.size - 1)
+        self_index = np.where(self.rows_sorted_[pos] == rows, self.rows_pos_[pos], -1)
+        _, nbr = knn_search(np.nan_to_num(signals["loss"]), self.refs_, self.k, self_index)
+        return vote_shares(nbr, self.ref_suite_, self.n_suites_)
+
+
+class TrajectoryClassifier:
+    """A standardised logistic regression over trajectory features (several signals and their
+    summaries), fitted on the fitting probes."""
+
+    name = "classifier"
+
+    def __init__(self, C: float = 1.0, seed: int = 0) -> None:
+        self.C, self.seed = C, seed
+
+    def fit(self, signals: dict[str, np.ndarray], labels: np.ndarray, rows: np.ndarray,
+            suites: np.ndarray, n_suites: int) -> TrajectoryClassifier:  # fmt: skip
+        self.model_ = make_pipeline(
+            StandardScaler(), LogisticRegression(C=self.C, max_iter=2000, random_state=self.seed)
+        )
+        self.model_.fit(trajectory_inputs(signals, labels), suites)
+        self.n_suites_ = n_suites
+        return self
+
+    def predict_proba(self, signals: dict[str, np.ndarray], labels: np.ndarray,
+                      rows: np.ndarray) -> np.ndarray:  # fmt: skip
+        out = np.zeros((labels.shape[0], self.n_suites_), dtype=np.float32)
+        for start in range(0, labels.shape[0], PREDICT_CHUNK):
+            part = slice(start, start + PREDICT_CHUNK)
+            sig = {k: v[part] for k, v in signals.items()}
+            out[part, self.model_.classes_] = self.model_.predict_proba(
+                trajectory_inputs(sig, labels[part])
+            )
+        return out
+
+
+Inferer = KNNInferer | TrajectoryClassifier
+INFERERS: dict[str, Callable[[int, int], Inferer]] = {
+    "knn": lambda k, seed: KNNInferer(k),
+    "classifier": lambda k, seed: TrajectoryClassifier(seed=seed),
+}
+"""Every inferer by name, made from (k, seed); the engine fits each, and the held-out probes
+choose (ties go to the first)."""

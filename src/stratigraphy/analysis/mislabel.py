@@ -1,0 +1,107 @@
+"""Label errors: the candidate scores, choosing ``mislabel_score`` on the held-out probes, and
+suggesting labels.
+
+Every candidate is oriented so that larger means likelier mislabeled, and every candidate is
+computed row by row (so any chunk of rows gets the same values as the whole): rank averages
+rank each part against the probes' values, fixed when the engine is fitted. The held-out probes
+of suites whose label is wrong are the positives; those of suites whose label is right
+(typical, atypical, corrupted, user suites) the negatives, so the chosen score is the one that
+best tells a wrong label from a hard or noisy but correctly labelled example. Suites whose label
+is neither (random inputs) are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import average_precision_score
+
+from stratigraphy.analysis.scores import mislabel_direction
+from stratigraphy.probes.suites import suite_info
+
+FALLBACK_SCORE = "mean_loss"
+PAIRED_SCORE = "aum"
+
+
+def _finite(a: np.ndarray) -> np.ndarray:
+    return np.nan_to_num(np.asarray(a, dtype=np.float64), nan=-np.inf)
+
+
+@dataclass
+class RankReference:
+    """Empirical ranks against fixed reference values (NaN ranks lowest), so a rank average is
+    computed row by row: ``rank(x)`` is the share of references at or below x, in (0, 1]."""
+
+    references: dict[str, np.ndarray]
+
+    @classmethod
+    def fit(cls, values: dict[str, np.ndarray]) -> RankReference:
+        return cls({k: np.sort(_finite(v)) for k, v in values.items()})
+
+    def rank(self, name: str, x: np.ndarray) -> np.ndarray:
+        ref = self.references[name]
+        pos = np.searchsorted(ref, _finite(x), side="right")
+        return (np.maximum(pos, 1) / ref.size).astype(np.float32)
+
+
+def rank_inputs(
+    scores: dict[str, np.ndarray], p_mislabeled: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The values that rank averages rank: each inferer's p(mislabeled) and −AUM."""
+    out = {f"p_{m}": p for m, p in p_mislabeled.items()}
+    out[PAIRED_SCORE] = -scores[PAIRED_SCORE]
+    return out
+
+
+def mislabel_candidates(
+    scores: dict[str, np.ndarray],
+    p_mislabeled: dict[str, np.ndarray],
+    ranks: RankReference | None = None,
+) -> dict[str, np.ndarray]:
+    """Each classic score oriented towards label errors, each inferer's p(mislabeled) (its coarse
+    ties broken by the mean loss, squashed below 1e-3), and, with ``ranks``, the rank average of
+    p(mislabeled) with the best-known single signal (AUM)."""
+    cands = {name: mislabel_direction(name) * v for name, v in scores.items()}
+    ml = np.nan_to_num(scores[FALLBACK_SCORE], nan=0.0)
+    for method, p in p_mislabeled.items():
+        cands[f"p_mislabeled_{method}"] = p + 1e-3 * ml / (1.0 + ml)
+        if ranks is not None:
+            cands[f"p_mislabeled_{method}+{PAIRED_SCORE}"] = 0.5 * (
+                ranks.rank(f"p_{method}", p) + ranks.rank(PAIRED_SCORE, -scores[PAIRED_SCORE])
+            )
+    return cands
+
+
+def choose_mislabel_score(
+    candidates: dict[str, np.ndarray],
+    probe_rows: np.ndarray,
+    probe_suites: np.ndarray,
+    is_heldout: np.ndarray,
+) -> tuple[str, dict[str, float]]:
+    """The candidate with the highest average precision on the held-out probes, and every AP."""
+    wrong = np.array([suite_info(str(s)).label_wrong for s in probe_suites], dtype=object)
+    held = is_heldout & (wrong != None)  # noqa: E711 (elementwise)
+    rows = probe_rows[held]
+    truth = wrong[held] == True  # noqa: E712 (elementwise)
+    if truth.all() or not truth.any():
+        return FALLBACK_SCORE, {}
+    aps = {
+        name: float(average_precision_score(truth, np.nan_to_num(v[rows], nan=-1e30)))
+        for name, v in candidates.items()
+    }
+    return max(aps, key=lambda n: (aps[n], n == PAIRED_SCORE)), aps
+
+
+def suggest_labels(
+    labels: np.ndarray, pred: np.ndarray, flagged: np.ndarray, n_classes: int
+) -> np.ndarray:
+    """For flagged rows, the class predicted most often in the epochs that disagreed with the given
+    label (the model's view before it memorised it); every other row keeps its label."""
+    n = pred.shape[0]
+    rows, epochs = np.nonzero((pred != labels[:, None]) & (pred >= 0))
+    counts = np.bincount(rows * n_classes + pred[rows, epochs], minlength=n * n_classes)
+    counts = counts.reshape(n, n_classes)
+    alt = counts.argmax(1)
+    has_alt = counts.max(1) > 0
+    return np.where(flagged & has_alt, alt, labels)

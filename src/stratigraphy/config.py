@@ -1,0 +1,136 @@
+"""One run's configuration, composed of its parts (data, probes, training, inference), each
+validated once; its identity and its ``run.json`` record are derived from the fields."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stratigraphy.analysis.engine import InferenceConfig
+from stratigraphy.core.errors import ConfigError
+from stratigraphy.data.planting import PlantSpec
+from stratigraphy.data.sources import SourceOptions
+from stratigraphy.data.spec import DataSpec, default_noise_rate
+from stratigraphy.probes.build import ProbeConfig
+from stratigraphy.record.training import TrainConfig
+
+# Flags whose name differs from the field they set: flag → (part, field).
+_RENAMED = {"probe_size": ("probes", "size"), "probes": ("probes", "suites")}
+# Parts whose fields flags set, in the order a flag is looked up.
+_FLAG_PARTS: dict[str, type] = {
+    "data": DataSpec,
+    "options": SourceOptions,
+    "plant": PlantSpec,
+    "probes": ProbeConfig,
+    "training": TrainConfig,
+    "inference": InferenceConfig,
+}
+# Fields that say where and how a run executes or is read, not what it trains: outside the
+# identity, so a run can be resumed, or analysed again, with other values.
+_NOT_IDENTITY = ("out", "resume", "in_memory_cells", "inference")
+_SHARED = ("seed",)
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines one run of the main job: where it goes, and its parts.
+
+    Build it from its parts, or from flat options with :meth:`build` (what the CLI does):
+    ``RunConfig.build("runs/fm", source="fashion-mnist", noise_rate=0.2, epochs=15)``.
+    """
+
+    out: Path
+    data: DataSpec = field(default_factory=DataSpec)
+    probes: ProbeConfig = field(default_factory=ProbeConfig)
+    training: TrainConfig = field(default_factory=TrainConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    seeds: int = 1
+    in_memory_cells: int = 250_000_000
+    resume: bool = False
+
+    @classmethod
+    def build(cls, out: str | Path, seed: int = 0, **flags: Any) -> RunConfig:
+        """A configuration from flat options, each routed to the part that owns a field of that
+        name; ``seed`` goes to every part, and ``noise_rate=None`` means the source's default."""
+        parts: dict[str, dict[str, Any]] = {name: {} for name in _FLAG_PARTS}
+        top: dict[str, Any] = {}
+        for flag, value in flags.items():
+            part, name = _RENAMED[flag] if flag in _RENAMED else (_owner(flag), flag)
+            (top if part == "" else parts[part])[name] = value
+        for name, kind in _FLAG_PARTS.items():
+            if "seed" in {f.name for f in fields(kind)}:
+                parts[name]["seed"] = seed
+        if "suites" in parts["probes"]:
+            parts["probes"]["suites"] = tuple(parts["probes"]["suites"])
+        source = parts["data"].get("source", DataSpec.source)
+        plant_rate = parts["plant"].get("noise_rate")
+        parts["plant"]["noise_rate"] = default_noise_rate(source, plant_rate)
+        data = DataSpec(
+            **parts["data"],
+            options=SourceOptions(**parts["options"]),
+            plant=PlantSpec(**parts["plant"]),
+        )
+        return cls(
+            out=Path(out),
+            data=data,
+            probes=ProbeConfig(**parts["probes"]),
+            training=TrainConfig(**parts["training"]),
+            inference=InferenceConfig(**parts["inference"]),
+            **top,
+        )
+
+    def validate(self) -> None:
+        """Each part checks its own fields, once."""
+        self.data.validate()
+        self.probes.validate()
+        self.training.validate()
+        self.inference.validate()
+        if self.seeds < 1:
+            raise ConfigError("--seeds must be at least 1.")
+
+    @property
+    def seed(self) -> int:
+        return self.training.seed
+
+    def for_seed(self, offset: int) -> TrainConfig:
+        """The training settings of the ``offset``-th extra seed (the same run, another seed)."""
+        return replace(self.training, seed=self.training.seed + offset)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, JSON-ready (user suites as index lists)."""
+        out = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if not dataclasses.is_dataclass(getattr(self, f.name))
+        }
+        out["out"] = str(self.out)
+        out["data"] = self.data.to_dict()
+        out["probes"] = asdict(self.probes)
+        out["probes"]["suites"] = list(self.probes.suites)
+        out["probes"]["user_suites"] = {
+            k: np.asarray(v).tolist() for k, v in self.probes.user_suites.items()
+        }
+        out["training"] = asdict(self.training)
+        out["inference"] = asdict(self.inference)
+        out["inference"]["methods"] = list(self.inference.methods)
+        return out
+
+    def identity(self, data_name: str, fingerprint: str) -> dict[str, Any]:
+        """What makes two runs the same run: every field but where and how it executes, and
+        the data's fingerprint."""
+        d = {k: v for k, v in self.to_dict().items() if k not in _NOT_IDENTITY}
+        return {"data": data_name, "fingerprint": fingerprint, **d}
+
+
+def _owner(flag: str) -> str:
+    """The part that owns a flat option ('' for the run itself)."""
+    if flag in {f.name for f in fields(RunConfig)} and flag not in _FLAG_PARTS:
+        return ""
+    for name, kind in _FLAG_PARTS.items():
+        if flag in {f.name for f in fields(kind)} and flag not in _SHARED:
+            return name
+    raise ConfigError(f"unknown run option {flag!r}.")

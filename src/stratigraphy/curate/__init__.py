@@ -1,0 +1,2 @@
+"""Acting on verdicts: fixes, static pruning, the dynamic sampler, bootstrapped losses and the
+review log."""

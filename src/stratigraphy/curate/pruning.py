@@ -1,0 +1,122 @@
+"""Static pruning: keep a fraction of the data by any score, optionally with per-class quotas
+that protect the worst class (Vysogorets et al., DRoP) and after dropping examples inferred as
+mislabeled or out-of-distribution.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from stratigraphy.analysis.scores import SCORES
+from stratigraphy.core.errors import ConfigError
+from stratigraphy.core.seeding import stream
+from stratigraphy.curate.fixes import write_subset
+from stratigraphy.probes.suites import suites_with_action
+from stratigraphy.rundir.view import RunView
+
+RANDOM = "random"
+# Which end of each score to keep comes from the score registry; random keeps a uniform draw.
+KEEP_HIGH = {
+    **{n: s.prune_keep_high for n, s in SCORES.items() if s.prune_keep_high is not None},
+    RANDOM: True,
+}
+PRUNE_SCORES = tuple(KEEP_HIGH)
+
+
+def class_quotas(labels: np.ndarray, class_error: np.ndarray, n_keep: int) -> np.ndarray:
+    """Examples to keep per class: proportional to the class's error rate (harder classes keep
+    more), capped at the class's size, the surplus handed on to the classes with room left."""
+    n_classes = class_error.size
+    sizes = np.bincount(labels, minlength=n_classes)
+    weight = np.maximum(np.asarray(class_error, dtype=np.float64), 1e-3) * (sizes > 0)
+    quota = np.zeros(n_classes, dtype=np.int64)
+    open_ = sizes > 0
+    remaining = min(n_keep, int(sizes.sum()))
+    while remaining > 0 and open_.any():
+        share = weight * open_ / (weight * open_).sum()
+        alloc = np.floor(remaining * share).astype(np.int64)
+        if alloc.sum() == 0:
+            alloc[np.argmax(share)] = 1
+        quota = np.minimum(quota + alloc, sizes)
+        remaining = min(n_keep, int(sizes.sum())) - int(quota.sum())
+        open_ = quota < sizes
+    return quota
+
+
+def select_keep(
+    scores: dict[str, np.ndarray],
+    labels: np.ndarray,
+    keep: float,
+    by: str = "el2n",
+    class_error: np.ndarray | None = None,
+    drop: np.ndarray | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """Indices of the examples to keep (sorted). ``drop`` marks examples removed first (e.g.
+    inferred mislabeled or out-of-distribution); ``class_error`` switches on class quotas."""
+    if not 0.0 < keep <= 1.0:
+        raise ConfigError(f"--keep must lie in (0, 1]; got {keep}.")
+    if by not in KEEP_HIGH:
+        raise ConfigError(f"--by must be one of {PRUNE_SCORES}; got {by!r}.")
+    n = labels.size
+    rng = stream(seed, "pruning")
+    if by == RANDOM:
+        value = rng.random(n)
+    else:
+        value = np.nan_to_num(np.asarray(scores[by], dtype=np.float64), nan=-np.inf)
+        value = value if KEEP_HIGH[by] else -value
+    eligible = np.ones(n, dtype=bool) if drop is None else ~np.asarray(drop, dtype=bool)
+    n_keep = min(int(round(keep * n)), int(eligible.sum()))
+    order = np.lexsort((rng.random(n), -value))  # highest value first, random tie-break
+    order = order[eligible[order]]
+    if class_error is None:
+        return np.sort(order[:n_keep])
+    quota = class_quotas(labels[order], np.asarray(class_error), n_keep)
+    rank_in_class = np.empty(order.size, dtype=np.int64)
+    for c in range(quota.size):
+        members = labels[order] == c
+        rank_in_class[members] = np.arange(members.sum())
+    return np.sort(order[rank_in_class < quota[labels[order]]])
+
+
+def dynamics_class_error(labels: np.ndarray, correctness: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-class error over the recorded epochs (1 − mean correctness): how hard each class was to
+    learn, the stand-in for validation error when none is given."""
+    wrong = 1.0 - np.nan_to_num(np.asarray(correctness, dtype=np.float64), nan=1.0)
+    sums = np.bincount(labels, weights=wrong, minlength=n_classes)
+    return sums / np.maximum(np.bincount(labels, minlength=n_classes), 1)
+
+
+def prune_run(
+    run_dir: str | Path,
+    out: str | Path,
+    keep: float,
+    by: str = "el2n",
+    quotas: bool = False,
+    class_error: np.ndarray | None = None,
+    drop_flagged: bool = False,
+    seed: int = 0,
+) -> np.ndarray:
+    """Select the examples of a run to keep and write them like ``strat fix`` does."""
+    view = RunView.open(run_dir)
+    ex = view.examples
+    labels = ex["label"].astype(np.int64)
+    n_classes = len(view.class_names)
+    scores = {k: ex[k] for k in PRUNE_SCORES if k in ex}
+    drop = ~(ex["row"] >= 0)
+    if drop_flagged:
+        drop |= np.isin(ex["metadata"].astype(str), suites_with_action())
+    error = None
+    if quotas:
+        error = (
+            np.asarray(class_error, dtype=np.float64)
+            if class_error is not None
+            else dynamics_class_error(labels, ex["correctness"], n_classes)
+        )
+        if error.size != n_classes:
+            raise ConfigError(f"class errors must give one value per class ({n_classes}).")
+    kept = select_keep(scores, labels, keep, by, error, drop, seed)
+    write_subset(view, kept, labels, Path(out))
+    return kept

@@ -1,1 +1,0 @@
-"""Recording from the training loops users already have; each module imports its framework."""

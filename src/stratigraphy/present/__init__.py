@@ -1,0 +1,1 @@
+"""What people look at: the report, its figures and the review application."""

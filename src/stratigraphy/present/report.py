@@ -1,0 +1,136 @@
+"""``report.html``: one self-contained page (figures inlined as data URIs) that works offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+from markupsafe import Markup
+
+from stratigraphy.core.atomic import atomic_write_bytes
+from stratigraphy.core.knn import knn_search
+from stratigraphy.present import plots
+from stratigraphy.rundir.view import RunView
+
+REPORT_HTML = "report.html"
+GALLERY_SIZE = 8
+GALLERY_NEIGHBOURS = 10
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("stratigraphy.present", "templates"),
+    autoescape=jinja2.select_autoescape(["html", "j2"]),
+)
+
+
+def _gallery(view: RunView) -> list[dict[str, Any]]:
+    """For every inferred kind, its most confident examples with input, labels and trajectory
+    beside the trajectories of their nearest fitting probes."""
+    ex = view.examples
+    loss = view.loss
+    fit = view.probes["role"] == "fit"
+    probe_rows = view.probes["row"][fit]
+    probe_kinds = view.probes["suite"][fit]
+    refs = np.nan_to_num(loss[probe_rows].astype(np.float32))
+    data = view.data
+    names = view.class_names
+    out = []
+    for kind in view.suites:
+        members = np.flatnonzero(ex["metadata"] == kind)
+        if members.size == 0:
+            continue
+        top = members[np.argsort(-ex["confidence"][members], kind="stable")[:GALLERY_SIZE]]
+        rows = ex["row"][top]
+        _, nbr = knn_search(np.nan_to_num(loss[rows].astype(np.float32)), refs, GALLERY_NEIGHBOURS)
+        items = []
+        for i, r, nb in zip(top, rows, nbr, strict=True):
+            image = plots.input_png(data.X[i]) if data is not None else None
+            items.append(
+                {
+                    "index": int(i),
+                    "label": names[int(ex["label"][i])],
+                    "suggested": names[int(ex["suggested_label"][i])],
+                    "confidence": float(ex["confidence"][i]),
+                    "image": plots.data_uri(image) if image else None,
+                    "caption": str(ex["caption"][i]) if "caption" in ex else None,
+                    "trajectory": Markup(
+                        plots.sparkline_svg(loss[r], refs[nb], probe_kinds[nb].tolist())
+                    ),
+                    "neighbours": ", ".join(
+                        f"{k} {c}"
+                        for k, c in zip(
+                            *np.unique(probe_kinds[nb], return_counts=True), strict=True
+                        )
+                    ),
+                }
+            )
+        out.append({"kind": kind, "count": int(members.size), "examples": items})
+    return out
+
+
+def build_report(run_dir: str | Path) -> str:
+    """Render the report of a finished run as one HTML string."""
+    view = RunView.open(run_dir)
+    ex, summary, run = view.examples, view.summary, view.run
+    kinds = ex["metadata"].astype(str)
+    loss = view.loss
+    suites = view.suites
+    probe_groups = {s: loss[view.probes["row"][view.probes["suite"] == s]] for s in suites}
+    scored = ex["row"] >= 0
+    kind_groups = {
+        k: loss[ex["row"][scored & (kinds == k)]] for k in suites if np.any(scored & (kinds == k))
+    }
+    inf = summary["inference"]
+    chosen = inf["heldout"][inf["method"]]
+    present = [k for k in [*suites, "unscored"] if np.any(kinds == k)]
+    labels = ex["label"]
+    per_class = [
+        {"name": name, "counts": [int(np.sum((labels == c) & (kinds == k))) for k in present]}
+        for c, name in enumerate(view.class_names)
+    ]
+    detection = None
+    if "detection" in summary:
+        det = summary["detection"]
+        detection = {
+            **det,
+            "rows": sorted(det["scores"].items(), key=lambda kv: -kv[1]["ap"]),
+        }
+    context = {
+        "run": run,
+        "summary": summary,
+        "counts": sorted(summary["counts"].items(), key=lambda kv: -kv[1]),
+        "present": present,
+        "per_class": per_class,
+        "heldout": [
+            {"suite": s, **{m: r["per_suite"][s] for m, r in inf["heldout"].items()}}
+            for s in suites
+        ],
+        "methods": list(inf["heldout"]),
+        "data_map": plots.data_uri(
+            plots.data_map(ex["variability"], ex["cartography_confidence"], kinds)
+        ),
+        "probe_curves": plots.data_uri(
+            plots.mean_trajectories(probe_groups, "Loss of probe suites (mean, IQR band)")
+        ),
+        "kind_curves": plots.data_uri(
+            plots.mean_trajectories(kind_groups, "Loss of examples by inferred kind")
+        ),
+        "confusion": plots.data_uri(
+            plots.confusion(
+                np.array(chosen["confusion"]), suites, f"Held-out probes ({inf['method']})"
+            )
+        ),
+        "gallery": _gallery(view),
+        "detection": detection,
+        "planted": summary.get("planted"),
+        "has_inputs": view.data is not None,
+    }
+    return _env.get_template("report.html.j2").render(**context)
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write ``RUN/report.html`` atomically and return its path."""
+    path = Path(run_dir) / REPORT_HTML
+    atomic_write_bytes(path, build_report(run_dir).encode())
+    return path

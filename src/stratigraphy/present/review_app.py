@@ -1,0 +1,217 @@
+"""``strat review``: a local web application to confirm or fix flagged examples of a run.
+
+A thin FastAPI shell over :class:`~stratigraphy.runview.RunView` (what the run found) and
+:class:`~stratigraphy.review_log.ReviewLog` (what people decided). It binds to 127.0.0.1 unless
+told otherwise, and any other address requires a token on every request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+import numpy as np
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, Field
+
+from stratigraphy.core.errors import ConfigError
+from stratigraphy.core.knn import knn_search
+from stratigraphy.curate.review_log import DECISIONS, REVIEW_DB, ReviewError, ReviewLog
+from stratigraphy.present import plots
+from stratigraphy.probes.suites import suites_where
+from stratigraphy.rundir.view import RunView
+
+FLAGGED = suites_where(flagged=True)
+NEIGHBOURS = 10
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("stratigraphy.present", "templates"),
+    autoescape=jinja2.select_autoescape(["html", "j2"]),
+)
+
+
+class DecisionIn(BaseModel):
+    """One reviewer's decision on one example, as the page posts it."""
+
+    example: int = Field(ge=0)
+    decision: Literal["keep", "relabel", "ood", "remove", "skip"]
+    label: int | None = Field(default=None, ge=0)
+    reviewer: str = Field(default="anonymous", min_length=1, max_length=100)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_binding(host: str, token: str | None) -> None:
+    """Refuse to serve a non-loopback address without a token."""
+    if not is_loopback(host) and not token:
+        raise ConfigError(
+            f"--host {host} exposes the review page beyond this machine; pass --token SECRET "
+            "(every request must then carry it), or keep the default 127.0.0.1."
+        )
+
+
+class ReviewData:
+    """What the pages show, precomputed once per server."""
+
+    def __init__(self, view: RunView) -> None:
+        self.view = view
+        ex = view.examples
+        self.examples = ex
+        self.metadata = ex["metadata"].astype(str)
+        self.confidence = np.nan_to_num(ex["confidence"].astype(np.float32))
+        self.loss = view.loss
+        fit = view.probes["role"] == "fit"
+        self.probe_kinds = view.probes["suite"][fit].astype(str)
+        self.refs = np.nan_to_num(self.loss[view.probes["row"][fit]].astype(np.float32))
+        scored = np.flatnonzero(self.metadata != "unscored")
+        self.by_confidence = scored[np.argsort(-self.confidence[scored], kind="stable")]
+        self.queue = self.by_confidence[np.isin(self.metadata[self.by_confidence], FLAGGED)]
+        self.data = view.data
+
+    def summary_of(self, i: int) -> dict[str, Any]:
+        ex = self.examples
+        return {
+            "index": i,
+            "label": int(ex["label"][i]),
+            "suggested": int(ex["suggested_label"][i]),
+            "metadata": str(self.metadata[i]),
+            "confidence": float(self.confidence[i]),
+        }
+
+    def detail(self, i: int) -> dict[str, Any]:
+        ex = self.examples
+        out = self.summary_of(i)
+        out["probabilities"] = {s: float(np.nan_to_num(ex[f"p_{s}"][i])) for s in self.view.suites}
+        out["scores"] = {
+            k: float(np.nan_to_num(ex[k][i]))
+            for k in ("mislabel_score", "mean_loss", "aum", "cartography_confidence", "forgetting")
+            if k in ex
+        }
+        row = int(ex["row"][i])
+        if row >= 0:
+            own = np.nan_to_num(self.loss[row].astype(np.float32))
+            _, nbr = knn_search(own[None, :], self.refs, NEIGHBOURS)
+            out["trajectory"] = own.round(4).tolist()
+            out["neighbours"] = [
+                {"kind": str(self.probe_kinds[j]), "trajectory": self.refs[j].round(4).tolist()}
+                for j in nbr[0]
+            ]
+        else:
+            out["trajectory"], out["neighbours"] = [], []
+        out["has_input"] = self.data is not None and self.data.modality == "image"
+        if "caption" in ex:
+            out["caption"] = str(ex["caption"][i])
+        return out
+
+
+def create_app(run_dir: str | Path, token: str | None = None) -> FastAPI:
+    """The review application over one finished run."""
+    view = RunView.open(run_dir)
+    data = ReviewData(view)
+    n_classes = len(view.class_names)
+    log = ReviewLog(Path(run_dir) / REVIEW_DB, view.n_examples, n_classes)
+    app = FastAPI(title="stratigraphy review", docs_url=None, redoc_url=None)
+    app.state.log = log
+
+    @app.middleware("http")
+    async def require_token(request: Request, call_next: Any) -> Response:
+        if token is not None:
+            given = request.headers.get("x-strat-token") or request.query_params.get("token") or ""
+            if not secrets.compare_digest(given.encode(), token.encode()):
+                return JSONResponse({"detail": "missing or wrong token"}, status_code=401)
+        response: Response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self' 'unsafe-inline'"
+        )
+        return response
+
+    @app.get("/", response_class=HTMLResponse)
+    def page() -> str:
+        kinds = [k for k in view.suites if np.any(data.metadata == k)]
+        return _env.get_template("review.html.j2").render(
+            name=view.run["data"]["name"],
+            config={"classes": view.class_names, "kinds": kinds, "decisions": list(DECISIONS)},
+        )
+
+    def _check_example(i: int) -> None:
+        if not 0 <= i < view.n_examples:
+            raise HTTPException(404, f"unknown example {i}; examples are 0..{view.n_examples - 1}")
+
+    @app.get("/api/queue")
+    def queue(
+        kind: str | None = None,
+        label: int | None = None,
+        include_decided: bool = False,
+        offset: int = Query(0, ge=0),
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> dict[str, Any]:
+        q = data.queue
+        if kind:
+            q = data.by_confidence[data.metadata[data.by_confidence] == kind]
+        if label is not None:
+            q = q[data.examples["label"][q] == label]
+        state = log.state()
+        if not include_decided:
+            q = q[~np.isin(q, np.fromiter(state, dtype=np.int64, count=len(state)))]
+        items = [data.summary_of(int(i)) for i in q[offset : offset + limit]]
+        for it in items:
+            d = state.get(it["index"])
+            it["decision"] = None if d is None else {"decision": d.decision, "label": d.label}
+        return {"total": int(q.size), "decided": len(state), "logged": log.count(), "items": items}
+
+    @app.get("/api/examples/{i}")
+    def example(i: int) -> dict[str, Any]:
+        _check_example(i)
+        out = data.detail(i)
+        out["history"] = [d.__dict__ for d in log.history(i)]
+        current = log.state().get(i)
+        out["current"] = None if current is None else current.__dict__
+        return out
+
+    @app.get("/api/examples/{i}/input.png")
+    def example_input(i: int) -> Response:
+        _check_example(i)
+        png = plots.input_png(data.data.X[i]) if data.data is not None else None
+        if png is None:
+            raise HTTPException(404, "this run's inputs are not images or cannot be reloaded")
+        return Response(png, media_type="image/png")
+
+    @app.post("/api/decisions", status_code=201)
+    def decide(body: DecisionIn) -> dict[str, Any]:
+        try:
+            return log.append(body.example, body.decision, body.label, body.reviewer).__dict__
+        except ReviewError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @app.get("/api/decisions.csv", response_class=PlainTextResponse)
+    def decisions_csv(current: bool = False) -> PlainTextResponse:
+        return PlainTextResponse(
+            log.to_csv(current_only=current),
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="decisions.csv"'},
+        )
+
+    return app
+
+
+def serve(
+    run_dir: str | Path, host: str = "127.0.0.1", port: int = 8765, token: str | None = None
+) -> None:
+    """Run the review server until interrupted."""
+    import uvicorn
+
+    check_binding(host, token)
+    uvicorn.run(create_app(run_dir, token), host=host, port=port, log_level="warning")

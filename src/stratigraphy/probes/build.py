@@ -1,0 +1,310 @@
+"""Probe suites: examples whose metadata is known by construction, mixed into the training data.
+
+Built-in suites follow MAP-D: ``typical`` / ``atypical`` (real examples, chosen by the typicality
+proxy and left in place), ``mislabeled`` (a real example with its label replaced by a different
+class), ``corrupted`` (a real example with input noise, label kept) and ``random_input`` (random
+inputs with random labels). Sources of the transformed suites are taken out of the training data
+and their transformed copies appended. User suites name real examples that stay in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from stratigraphy.core.errors import ConfigError, ProbeBudgetError
+from stratigraphy.core.seeding import stream
+from stratigraphy.probes.suites import (
+    BUILTIN_SUITES,
+    RANDOM_INPUT_KINDS,
+    SUITES,
+    Suite,
+    TransformContext,
+)
+from stratigraphy.probes.typicality import Typicality, neighbour_typicality
+
+
+def auto_probe_size(n: int) -> int:
+    """Probes per suite: 1/40 of the data, between 20 and MAP-D's 500."""
+    return int(np.clip(n // 40, 20, 500))
+
+
+@dataclass
+class ProbeConfig:
+    """Which suites to build, how many probes each, and the user's own suites (name → indices)."""
+
+    suites: tuple[str, ...] = BUILTIN_SUITES
+    size: int | None = None
+    heldout_fraction: float = 0.5
+    corruption_std: float | None = None
+    user_suites: dict[str, np.ndarray] = field(default_factory=dict)
+    seed: int = 0
+    random_input: str = "mixed"
+
+    def validate(self) -> None:
+        unknown = [s for s in self.suites if s not in SUITES]
+        if unknown:
+            raise ConfigError(f"Unknown probe suite(s) {unknown}; choose from {tuple(SUITES)}.")
+        clash = set(self.user_suites) & set(SUITES)
+        if clash:
+            raise ConfigError(f"User suite names {sorted(clash)} clash with built-in suites.")
+        if len(self.suites) + len(self.user_suites) < 2:
+            raise ConfigError("Metadata inference needs at least two probe suites.")
+        if not 0.0 < self.heldout_fraction < 1.0:
+            raise ConfigError("heldout_fraction must lie strictly between 0 and 1.")
+        if self.random_input not in RANDOM_INPUT_KINDS:
+            raise ConfigError(f"random_input must be one of {RANDOM_INPUT_KINDS}.")
+        if self.size is not None and self.size < 2:
+            raise ConfigError("probe size must be at least 2 (one fitting, one held-out probe).")
+
+
+@dataclass
+class ProbedData:
+    """The training set with probes mixed in, and the bookkeeping that maps rows back.
+
+    ``X``/``y`` are the training rows: kept real examples in their original order, then the
+    appended probe copies. ``origin[row]`` is the original example a row came from (-1 for
+    synthetic inputs); ``example_row[i]`` is the training row of original example i (-1 when it
+    was consumed as the source of a transformed probe); ``source_labels`` are the original
+    examples' labels. ``probes`` has one row per probe.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    origin: np.ndarray
+    example_row: np.ndarray
+    probes: pa.Table
+    suites: list[str]
+    typicality: Typicality
+    source_labels: np.ndarray
+
+    @property
+    def probe_rows(self) -> np.ndarray:
+        return self.probes.column("row").to_numpy()
+
+    def suite_ids(self) -> np.ndarray:
+        """Integer suite of every probe (index into ``suites``), aligned with ``probe_rows``."""
+        lookup = {s: i for i, s in enumerate(self.suites)}
+        return np.array([lookup[s] for s in self.probes.column("suite").to_pylist()])
+
+    @classmethod
+    def in_place(
+        cls,
+        labels: np.ndarray,
+        probe_rows: np.ndarray,
+        probe_suite: np.ndarray,
+        is_fit: np.ndarray,
+        suites: list[str],
+    ) -> ProbedData:
+        """Bookkeeping for probes that are rows of the data itself (no row consumed or added,
+        no inputs kept): for signals recorded elsewhere, e.g. a store written by another tool.
+        ``probe_suite`` holds each probe's index into ``suites``."""
+        labels = np.asarray(labels, dtype=np.int64)
+        n = labels.size
+        nan = np.full(n, np.nan, dtype=np.float32)
+        typ = Typicality(nan, np.ones(n, bool), nan, nan, np.full(n, -1, np.int64), nan)
+        table = pa.table(
+            {
+                "row": np.asarray(probe_rows, dtype=np.int64),
+                "suite": np.asarray(suites, dtype=object)[probe_suite].tolist(),
+                "source": np.asarray(probe_rows, dtype=np.int64),
+                "transform": ["none"] * len(probe_rows),
+                "label": labels[probe_rows],
+                "source_label": labels[probe_rows],
+                "role": np.where(is_fit, "fit", "heldout").tolist(),
+            }
+        )
+        rows = np.arange(n, dtype=np.int64)
+        return cls(np.empty((n, 0), np.float32), labels, rows, rows, table, list(suites), typ,
+                   labels)  # fmt: skip
+
+    def is_fit(self) -> np.ndarray:
+        return np.asarray(self.probes.column("role").to_numpy(zero_copy_only=False) == "fit")
+
+
+def _take(rng: np.random.Generator, pool: np.ndarray, size: int, what: str) -> np.ndarray:
+    if pool.size < size:
+        raise ProbeBudgetError(
+            f"Only {pool.size} examples are eligible for the {what!r} suite but {size} probes were "
+            "asked for; lower --probe-size, ask for fewer suites, or bring more data."
+        )
+    return np.sort(rng.choice(pool, size=size, replace=False))
+
+
+def _user_indices(config: ProbeConfig, n: int) -> dict[str, np.ndarray]:
+    user = {}
+    for name, idx in config.user_suites.items():
+        idx = np.unique(np.asarray(idx, dtype=np.int64))
+        if idx.size < 2 or idx.min() < 0 or idx.max() >= n:
+            raise ConfigError(
+                f"User suite {name!r} needs at least 2 indices in 0..{n - 1}; got {idx.size}."
+            )
+        user[name] = idx
+    return user
+
+
+def _check_budget(config: ProbeConfig, size: int, n: int, user: dict[str, np.ndarray]) -> None:
+    """Probes may use at most half of the real examples."""
+    n_real_needed = size * sum(SUITES[s].origin != "synthetic" for s in config.suites)
+    n_user = sum(v.size for v in user.values())
+    if n_real_needed + n_user > n // 2:
+        raise ProbeBudgetError(
+            f"The probe suites need {n_real_needed + n_user} real examples ({size} per suite) but "
+            f"the dataset has only {n}; probes may use at most half of it. Lower --probe-size "
+            f"(at most {max((n // 2 - n_user) // max(len(config.suites), 1), 0)} here)."
+        )
+
+
+def _choose_sources(
+    config: ProbeConfig,
+    typ: Typicality,
+    size: int,
+    user: dict[str, np.ndarray],
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """The real examples of every suite: the most typical, the least typical whose label is still
+    their neighbours' plurality, and, for consumed suites, random clean-looking examples (so a
+    probe is one kind of problem only)."""
+    free = np.ones(typ.score.size, dtype=bool)
+    for idx in user.values():
+        free[idx] = False
+    chosen: dict[str, np.ndarray] = {}
+    order = np.argsort(-typ.score, kind="stable")
+    if "typical" in config.suites:
+        top = order[free[order]][:size]
+        chosen["typical"] = np.sort(top)
+        free[top] = False
+    if "atypical" in config.suites:
+        cand = order[::-1]
+        cand = cand[free[cand] & typ.agrees[cand]]
+        if cand.size < size:
+            raise ProbeBudgetError(
+                f"Only {cand.size} examples qualify as atypical probes; lower --probe-size."
+            )
+        chosen["atypical"] = np.sort(cand[:size])
+        free[cand[:size]] = False
+    clean_pool = np.flatnonzero(free & (typ.score >= np.median(typ.score[free])) & typ.agrees)
+    for suite in SUITES.values():
+        if suite.origin == "consumed" and suite.name in config.suites:
+            chosen[suite.name] = _take(rng, clean_pool, size, suite.name)
+            clean_pool = np.setdiff1d(clean_pool, chosen[suite.name])
+    return {**chosen, **user}
+
+
+@dataclass
+class _Rows:
+    """Training rows as they are assembled, and one record per probe."""
+
+    X: list[np.ndarray]
+    y: list[np.ndarray]
+    origin: list[np.ndarray]
+    records: list[tuple[int, str, int, str, int, int]]
+    next_row: int
+
+    def append(self, suite: str, inputs: np.ndarray, labels: np.ndarray, origin: np.ndarray,
+               transform: list[str], source_labels: np.ndarray) -> None:  # fmt: skip
+        rows = np.arange(self.next_row, self.next_row + len(labels))
+        self.next_row += len(labels)
+        self.X.append(inputs.astype(np.float32))
+        self.y.append(labels.astype(np.int64))
+        self.origin.append(origin)
+        self.records += [
+            (int(r), suite, int(o), t, int(lab), int(ol))
+            for r, o, t, lab, ol in zip(rows, origin, transform, labels, source_labels, strict=True)
+        ]
+
+
+def _probe_rows(
+    suite: Suite,
+    src: np.ndarray | None,
+    ctx: TransformContext,
+    size: int,
+    rng: np.random.Generator,
+    rows: _Rows,
+    example_row: np.ndarray,
+) -> None:
+    """Record a suite's probes: in-place examples by their row, others appended transformed."""
+    y = ctx.y
+    if suite.origin == "in_place":
+        assert src is not None
+        rows.records += [
+            (int(example_row[i]), suite.name, int(i), "none", int(y[i]), int(y[i])) for i in src
+        ]
+        return
+    assert suite.transform is not None
+    made = suite.transform(ctx, src if src is not None else np.empty(0, np.int64), size, rng)
+    if suite.origin == "synthetic":
+        origin = np.full(len(made.y), -1, dtype=np.int64)
+        rows.append(suite.name, made.X, made.y, origin, made.transform, made.y)
+    else:
+        assert src is not None
+        rows.append(suite.name, made.X, made.y, src, made.transform, y[src])
+
+
+def _roles(records_suite: np.ndarray, suites: list[str], fraction: float,
+           rng: np.random.Generator) -> list[str]:  # fmt: skip
+    """Each suite split at random into held-out and fitting probes."""
+    role = np.empty(records_suite.size, dtype=object)
+    for suite in suites:
+        members = np.flatnonzero(records_suite == suite)
+        members = members[rng.permutation(members.size)]
+        n_held = max(1, int(round(members.size * fraction)))
+        role[members[:n_held]] = "heldout"
+        role[members[n_held:]] = "fit"
+    return list(role.tolist())
+
+
+def build_probes(
+    X: np.ndarray, y: np.ndarray, n_classes: int, config: ProbeConfig | None = None
+) -> ProbedData:
+    """Choose and construct every probe suite, returning the augmented training set."""
+    config = config or ProbeConfig()
+    config.validate()
+    n = X.shape[0]
+    size = config.size or auto_probe_size(n)
+    rng = stream(config.seed, "probes")
+    user = _user_indices(config, n)
+    _check_budget(config, size, n, user)
+    typ = neighbour_typicality(X, y, seed=config.seed)
+    chosen = _choose_sources(config, typ, size, user, rng)
+
+    keep = np.ones(n, dtype=bool)
+    for name in config.suites:
+        if SUITES[name].origin == "consumed":
+            keep[chosen[name]] = False
+    kept = np.flatnonzero(keep)
+    example_row = np.full(n, -1, dtype=np.int64)
+    example_row[kept] = np.arange(kept.size)
+
+    rows = _Rows([X[kept]], [y[kept]], [kept], [], kept.size)
+    ctx = TransformContext(X, y, n_classes, config.corruption_std, config.random_input)
+    suite_names = [*config.suites, *user]
+    for name in suite_names:
+        info = SUITES.get(name) or Suite(name, "in_place", label_wrong=False, colour="")
+        _probe_rows(info, chosen.get(name), ctx, size, rng, rows, example_row)
+
+    records = rows.records
+    suites_a = np.array([r[1] for r in records])
+    table = pa.table(
+        {
+            "row": np.array([r[0] for r in records], dtype=np.int64),
+            "suite": suites_a.tolist(),
+            "source": np.array([r[2] for r in records], dtype=np.int64),
+            "transform": [r[3] for r in records],
+            "label": np.array([r[4] for r in records], dtype=np.int64),
+            "source_label": np.array([r[5] for r in records], dtype=np.int64),
+            "role": _roles(suites_a, suite_names, config.heldout_fraction, rng),
+        }
+    )
+    return ProbedData(
+        X=np.ascontiguousarray(np.concatenate(rows.X)),
+        y=np.concatenate(rows.y),
+        origin=np.concatenate(rows.origin).astype(np.int64),
+        example_row=example_row,
+        probes=table,
+        suites=suite_names,
+        typicality=typ,
+        source_labels=np.asarray(y, dtype=np.int64),
+    )

@@ -1,0 +1,142 @@
+"""The dynamics store: one Parquet file per finished epoch, written atomically, read as N×E arrays.
+
+Each ``epoch_#####.parquet`` holds one row per training row: ``row`` (int32), ``loss``,
+``margin``, ``p_label``, ``el2n`` (float16; NaN where the row was not seen that epoch) and
+``pred`` (int32; -1 where unseen). Any Parquet reader (pandas, polars, DuckDB) opens them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from stratigraphy.core.atomic import atomic_write_table
+
+FLOAT_SIGNALS = ("loss", "margin", "p_label", "el2n")
+SIGNALS = (*FLOAT_SIGNALS, "pred")
+_EPOCH_FILE = re.compile(r"^epoch_(\d{5})\.parquet$")
+ROW_GROUP = 262_144
+
+
+class DynamicsStore:
+    """Per-epoch signals of ``n_rows`` training rows under ``directory``."""
+
+    def __init__(self, directory: str | Path, n_rows: int | None = None) -> None:
+        self.directory = Path(directory)
+        self.n_rows = n_rows
+
+    def path(self, epoch: int) -> Path:
+        return self.directory / f"epoch_{epoch:05d}.parquet"
+
+    def write_epoch(self, epoch: int, signals: Mapping[str, np.ndarray]) -> Path:
+        """Store one epoch's signals (arrays of length ``n_rows``) atomically."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        n = len(signals["loss"])
+        if self.n_rows is not None and n != self.n_rows:
+            raise ValueError(f"epoch {epoch} has {n} rows; the store holds {self.n_rows}.")
+        columns: dict[str, pa.Array] = {"row": pa.array(np.arange(n, dtype=np.int32))}
+        for name in FLOAT_SIGNALS:
+            columns[name] = pa.array(np.asarray(signals[name], dtype=np.float16))
+        columns["pred"] = pa.array(np.asarray(signals["pred"], dtype=np.int32))
+        path = self.path(epoch)
+        atomic_write_table(path, pa.table(columns), row_group_size=ROW_GROUP)
+        return path
+
+    def finished_epochs(self) -> int:
+        """Number of consecutive finished epochs from epoch 0."""
+        if not self.directory.is_dir():
+            return 0
+        found = {
+            int(m.group(1)) for p in self.directory.iterdir() if (m := _EPOCH_FILE.match(p.name))
+        }
+        n = 0
+        while n in found:
+            n += 1
+        return n
+
+    def truncate(self, n_epochs: int) -> None:
+        """Delete epochs from ``n_epochs`` on (an unfinished tail left by a killed run)."""
+        if not self.directory.is_dir():
+            return
+        for p in self.directory.iterdir():
+            m = _EPOCH_FILE.match(p.name)
+            if (m and int(m.group(1)) >= n_epochs) or p.name.startswith("."):
+                p.unlink()
+
+    def read(self, signal: str, epochs: Sequence[int] | None = None) -> np.ndarray:
+        """One signal as an N×E array (float16 for float signals, int32 for ``pred``)."""
+        if signal not in SIGNALS:
+            raise KeyError(f"unknown signal {signal!r}; the store holds {SIGNALS}.")
+        return self._read((signal,), epochs)[signal]
+
+    def read_all(self) -> dict[str, np.ndarray]:
+        """Every signal as an N×E array, each epoch file read once."""
+        return self._read(SIGNALS)
+
+    def read_rows(
+        self, rows: np.ndarray, signals: Sequence[str] = SIGNALS
+    ) -> dict[str, np.ndarray]:
+        """Signals of the given rows only (e.g. the probes), one column of one epoch at a time."""
+        ep = self._epochs()
+        out = {s: np.empty((rows.size, len(ep)), np.int32 if s == "pred" else np.float16)
+               for s in signals}  # fmt: skip
+        for j, e in enumerate(ep):
+            table = pq.read_table(self.path(e), columns=list(signals))
+            for name in signals:
+                out[name][:, j] = table.column(name).to_numpy()[rows]
+        return out
+
+    def iter_chunks(
+        self, chunk_rows: int = ROW_GROUP, signals: Sequence[str] = SIGNALS
+    ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """``(first_row, signals)`` for consecutive chunks of rows (at most ``chunk_rows``, within
+        one row group), every epoch file read a row group at a time in step, so memory holds one
+        row group of every epoch and never the whole N×E."""
+        files = [pq.ParquetFile(self.path(e)) for e in self._epochs()]
+
+        def layout(f: pq.ParquetFile) -> list[int]:
+            return [f.metadata.row_group(g).num_rows for g in range(f.metadata.num_row_groups)]
+
+        if any(layout(f) != layout(files[0]) for f in files[1:]):
+            raise ValueError(f"{self.directory}: epoch files differ in row-group layout.")
+        start = 0
+        for g in range(files[0].metadata.num_row_groups):
+            tables = [f.read_row_group(g, columns=list(signals), use_threads=False) for f in files]
+            n = tables[0].num_rows
+            arrays = {}
+            for name in signals:
+                dtype = np.int32 if name == "pred" else np.float16
+                a = np.empty((n, len(files)), dtype=dtype)
+                for j, t in enumerate(tables):
+                    a[:, j] = t.column(name).to_numpy()
+                arrays[name] = a
+            del tables
+            for lo in range(0, n, chunk_rows):
+                yield start + lo, {k: v[lo : lo + chunk_rows] for k, v in arrays.items()}
+            start += n
+
+    def _epochs(self) -> list[int]:
+        ep = list(range(self.finished_epochs()))
+        if not ep:
+            raise FileNotFoundError(f"{self.directory} holds no finished epoch.")
+        return ep
+
+    def _read(
+        self, signals: Sequence[str], epochs: Sequence[int] | None = None
+    ) -> dict[str, np.ndarray]:
+        ep = self._epochs() if epochs is None else list(epochs)
+        out: dict[str, np.ndarray] = {}
+        for j, e in enumerate(ep):
+            table = pq.read_table(self.path(e), columns=list(signals))
+            for name in signals:
+                col = table.column(name).to_numpy()
+                if j == 0:
+                    dtype = np.int32 if name == "pred" else np.float16
+                    out[name] = np.empty((col.shape[0], len(ep)), dtype=dtype)
+                out[name][:, j] = col
+        return out

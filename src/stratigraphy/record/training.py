@@ -1,0 +1,177 @@
+"""The main job's training loop: one seeded, resumable pass per epoch with the recorder attached."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stratigraphy.core.atomic import atomic_write
+from stratigraphy.core.errors import ConfigError
+from stratigraphy.record.models import MODEL_KINDS, make_model
+from stratigraphy.record.recorder import DynamicsRecorder
+from stratigraphy.record.store import DynamicsStore
+
+EVAL_BATCH = 1024
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings: SGD with momentum and a cosine learning-rate schedule."""
+
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    model: str = "auto"
+    seed: int = 0
+    eval_pass: bool = False
+
+    def validate(self) -> None:
+        if self.epochs < 2:
+            raise ConfigError("--epochs must be at least 2: trajectories need several epochs.")
+        if self.batch_size < 1 or not self.lr > 0:
+            raise ConfigError("--batch-size must be positive, and --lr greater than 0.")
+        if self.model not in MODEL_KINDS:
+            raise ConfigError(f"--model must be one of {MODEL_KINDS}; got {self.model!r}.")
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    epoch_seconds: list[float] = field(default_factory=list)
+    eval_seconds: list[float] = field(default_factory=list)
+    resumed_from: int = 0
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The shuffling stream of one epoch, derived from (seed, epoch) so a resumed run replays it."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def cosine_lr(base: float, epoch: int, epochs: int) -> float:
+    return 0.5 * base * (1.0 + math.cos(math.pi * epoch / epochs))
+
+
+def _save_checkpoint(path: Path, epoch: int, model: nn.Module, opt: torch.optim.Optimizer) -> None:
+    state = {"epoch": epoch, "model": model.state_dict(), "optim": opt.state_dict()}
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def train_epoch(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    recorder: DynamicsRecorder | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> None:
+    """One seeded pass of SGD over (X, y); the recorder, when given, sees every batch and closes
+    the epoch."""
+    n = X.shape[0]
+    perm = torch.randperm(n, generator=epoch_generator(seed, epoch))
+    for b, lo in enumerate(range(0, n, batch_size)):
+        idx = perm[lo : lo + batch_size]
+        xb, yb = X[idx], y[idx]
+        logits = model(xb)
+        loss = F.cross_entropy(logits, yb, reduction="none")
+        opt.zero_grad(set_to_none=True)
+        loss.mean().backward()
+        opt.step()
+        if recorder is not None:
+            recorder.update(idx, logits, yb, loss)
+        if on_batch is not None:
+            on_batch(epoch, b + 1)
+    if recorder is not None:
+        recorder.end_epoch()
+
+
+@torch.no_grad()
+def evaluation_pass(
+    model: nn.Module, X: torch.Tensor, y: torch.Tensor, rec: DynamicsRecorder
+) -> None:
+    """Augmentation-free signals of every row in evaluation mode (one extra forward pass)."""
+    model.eval()
+    for start in range(0, X.shape[0], EVAL_BATCH):
+        idx = torch.arange(start, min(start + EVAL_BATCH, X.shape[0]))
+        rec.update(idx, model(X[idx]), y[idx])
+    rec.end_epoch()
+    model.train()
+
+
+def train_and_record(
+    X: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    config: TrainConfig,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    record: bool = True,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> TrainResult:
+    """Train on (X, y), recording every row's signals each epoch into ``run_dir/dynamics``.
+
+    With ``resume`` it continues from the last epoch both the store and the checkpoint finished;
+    the replay is exact because shuffling and initialisation derive from the seed alone.
+    ``on_batch(epoch, batches_done)`` lets a caller draw progress.
+    """
+    torch.manual_seed(config.seed)
+    model = make_model(config.model, X, n_classes)
+    opt = torch.optim.SGD(
+        model.parameters(),
+        lr=config.lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        nesterov=True,
+    )
+    n = X.shape[0]
+    store = eval_store = None
+    if record and run_dir is not None:
+        store = DynamicsStore(run_dir / "dynamics", n)
+        if config.eval_pass:
+            eval_store = DynamicsStore(run_dir / "dynamics" / "eval", n)
+    ckpt = run_dir / "checkpoint.pt" if run_dir else None
+    start = 0
+    if resume and ckpt is not None and ckpt.is_file():
+        state = torch.load(ckpt, weights_only=True)
+        done = [state["epoch"]]
+        if store is not None:
+            done.append(store.finished_epochs())
+        if eval_store is not None:
+            done.append(eval_store.finished_epochs())
+        if min(done) == state["epoch"]:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optim"])
+            start = state["epoch"]
+    for s in (store, eval_store):
+        if s is not None:
+            s.truncate(start)
+    rec = DynamicsRecorder(n, store, start_epoch=start) if record else None
+    eval_rec = DynamicsRecorder(n, eval_store, start_epoch=start) if eval_store else None
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    result = TrainResult(model, resumed_from=start)
+    model.train()
+    for epoch in range(start, config.epochs):
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(config.lr, epoch, config.epochs)
+        t0 = time.perf_counter()
+        train_epoch(model, opt, Xt, yt, config.batch_size, config.seed, epoch, rec, on_batch)
+        result.epoch_seconds.append(time.perf_counter() - t0)
+        if eval_rec is not None:
+            t1 = time.perf_counter()
+            evaluation_pass(model, Xt, yt, eval_rec)
+            result.eval_seconds.append(time.perf_counter() - t1)
+        if ckpt is not None:
+            _save_checkpoint(ckpt, epoch + 1, model, opt)
+    return result

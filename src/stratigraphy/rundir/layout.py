@@ -1,0 +1,68 @@
+"""The run directory: its file names, its identity check before anything is written, JSON I/O."""
+
+from __future__ import annotations
+
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from stratigraphy.core.atomic import atomic_write_bytes
+from stratigraphy.core.errors import RunDirectoryError
+
+RUN_JSON = "run.json"
+SUMMARY_JSON = "summary.json"
+PROBES_PARQUET = "probes.parquet"
+EXAMPLES_PARQUET = "examples.parquet"
+PLANTED_PARQUET = "planted.parquet"
+ROWS_PARQUET = "rows.parquet"
+DYNAMICS_DIR = "dynamics"
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    atomic_write_bytes(path, (json.dumps(payload, indent=2, sort_keys=False) + "\n").encode())
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    with open(path) as fh:
+        payload: dict[str, Any] = json.load(fh)
+    return payload
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that decide whether two runs can be bit-identical."""
+    out = {"python": platform.python_version()}
+    for pkg in ("stratigraphy", "numpy", "torch", "scikit-learn", "pyarrow"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def check_run_dir(out: Path, identity: dict[str, Any], resume: bool) -> None:
+    """Refuse a directory that holds something else, or the same run without ``resume``."""
+    if out.exists() and not out.is_dir():
+        raise RunDirectoryError(f"{out} exists and is not a directory.")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    run_json = out / RUN_JSON
+    if not run_json.is_file():
+        raise RunDirectoryError(
+            f"{out} is not empty and holds no {RUN_JSON}: it is not a stratigraphy run. "
+            "Choose an empty or new --out directory."
+        )
+    previous = read_json(run_json).get("identity", {})
+    if previous != identity:
+        changed = sorted(
+            k for k in set(previous) | set(identity) if previous.get(k) != identity.get(k)
+        )
+        raise RunDirectoryError(
+            f"{out} holds a different run (differs in: {', '.join(changed)}). "
+            "Use another --out directory, or the same settings to resume it."
+        )
+    if not resume:
+        raise RunDirectoryError(
+            f"{out} already holds this run; pass --resume to continue it (or use another --out)."
+        )

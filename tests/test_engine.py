@@ -1,0 +1,100 @@
+"""One engine: the in-memory source (one chunk) and the store (many chunks) give the same
+examples table and summary, and every value is a function of its row alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from stratigraphy import DynamicsStore, ProbeConfig, RunConfig, analyze, analyze_store, run
+from stratigraphy.analysis.engine import AnalysisEngine, InferenceConfig, analyze_source
+from stratigraphy.analysis.sources import ArraySource
+from stratigraphy.data.noise import plant_label_noise
+from stratigraphy.probes.build import build_probes
+from stratigraphy.record.training import TrainConfig, train_and_record
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory, digits):  # type: ignore[no-untyped-def]
+    out = tmp_path_factory.mktemp("engine")
+    given, flipped = plant_label_noise(digits.y, 10, 0.1, seed=0)
+    probed = build_probes(digits.X, given, 10, ProbeConfig(seed=0))
+    train_and_record(probed.X, probed.y, 10, TrainConfig(epochs=8, model="mlp"), out)
+    return out, probed, flipped
+
+
+def _same_tables(a, b) -> None:  # type: ignore[no-untyped-def]
+    assert a.schema.names == b.schema.names
+    assert a.num_rows == b.num_rows
+    for name in a.schema.names:
+        x, y = (
+            a.column(name).to_numpy(zero_copy_only=False),
+            b.column(name).to_numpy(zero_copy_only=False),
+        )
+        if x.dtype.kind == "f":
+            np.testing.assert_array_equal(x, y, err_msg=name)
+        else:
+            assert x.tolist() == y.tolist(), name
+
+
+@pytest.mark.parametrize("chunk_rows", [97, 300, 1024])
+def test_store_in_small_chunks_equals_one_chunk_in_memory(recorded, chunk_rows, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out, probed, flipped = recorded
+    store = DynamicsStore(out / "dynamics")
+    mem = analyze(store.read_all(), probed, truth=flipped)
+    path = tmp_path / "examples.parquet"
+    big = analyze_store(store, probed, out=path, truth=flipped,
+                        config=InferenceConfig(chunk_rows=chunk_rows))  # fmt: skip
+    assert pq.ParquetFile(path).metadata.num_row_groups > 1
+    _same_tables(mem.examples, big.examples)
+    assert json.dumps(mem.summary, sort_keys=True) == json.dumps(big.summary, sort_keys=True)
+    assert big.examples.column("index").to_pylist() == list(range(probed.source_labels.size))
+    assert set(mem.summary["detection"]["scores"]) >= {"mislabel_score", "aum", "el2n"}
+    assert any("+aum" in name for name in mem.summary["mislabel_score"]["heldout_ap"])
+
+
+def test_scores_depend_on_the_row_alone(recorded) -> None:  # type: ignore[no-untyped-def]
+    out, probed, _ = recorded
+    signals = DynamicsStore(out / "dynamics").read_all()
+    engine = AnalysisEngine().fit(ArraySource(signals), probed)
+    whole = engine.score(0, signals, probed.y)
+    lo, hi = 500, 777
+    part = engine.score(lo, {k: v[lo:hi] for k, v in signals.items()}, probed.y[lo:hi])
+    for name, values in part.items():
+        np.testing.assert_array_equal(values, whole[name][lo:hi], err_msg=name)
+
+
+def test_engine_is_an_estimator(recorded) -> None:  # type: ignore[no-untyped-def]
+    out, probed, _ = recorded
+    engine = AnalysisEngine(InferenceConfig(k=5))
+    assert not hasattr(engine, "method_")
+    fitted = engine.fit(DynamicsStore(out / "dynamics"), probed)
+    assert fitted is engine and engine.method_ in engine.heldout_
+    assert engine.chosen_ in engine.candidate_ap_
+    assert set(engine.inferers_) == {"knn", "classifier"}
+    assert engine.inferers_["knn"].k == 5
+
+
+def test_job_memory_and_store_paths_write_the_same_files(tmp_path: Path, digits) -> None:  # type: ignore[no-untyped-def]
+    common = dict(epochs=6, seed=0, corrupt_rate=0.03, ood_rate=0.03)
+    mem = run(RunConfig.build(tmp_path / "mem", **common), data=digits)  # type: ignore[arg-type]
+    big = RunConfig.build(tmp_path / "big", in_memory_cells=1, **common)  # type: ignore[arg-type]
+    big.inference.chunk_rows = 211
+    streamed = run(big, data=digits)
+    assert pq.ParquetFile(tmp_path / "big" / "examples.parquet").metadata.num_row_groups > 1
+    _same_tables(mem.examples, streamed.examples)
+    a, b = (dict(r.summary) for r in (mem, streamed))
+    a.pop("timings"), b.pop("timings")
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    assert (tmp_path / "big" / "report.html").is_file()
+
+
+def test_analyze_source_rejects_bad_signals(recorded) -> None:  # type: ignore[no-untyped-def]
+    out, probed, _ = recorded
+    signals = DynamicsStore(out / "dynamics").read_all()
+    with pytest.raises(ValueError, match="signals lack"):
+        analyze_source(ArraySource({"loss": signals["loss"]}), probed)
