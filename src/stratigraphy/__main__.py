@@ -1,3 +1,3 @@
-from .cli import main
+from stratigraphy.cli import main
 
 main()

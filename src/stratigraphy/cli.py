@@ -105,60 +105,39 @@ def _summary_tables(summary: dict[str, Any]) -> list[Table]:
     return tables
 
 
+_DATA_HELP = (
+    "digits (default), fashion-mnist, a .npz with X and y, a .csv/.parquet table, an image folder "
+    "(one sub-folder per class) or a directory of idx files"
+)
+Opt = typer.Option
+
+
 @app.command("run")
 def run_cmd(
-    data: Annotated[
-        str,
-        typer.Argument(
-            help="digits (default), fashion-mnist, a .npz with X and y, a .csv/.parquet table, "
-            "an image folder (one sub-folder per class) or a directory of idx files"
-        ),
-    ] = "digits",
-    out: Annotated[Path, typer.Option("--out", "-o", help="run directory to write")] = Path(
-        "runs/digits"
+    data: Annotated[str, typer.Argument(help=_DATA_HELP)] = "digits",
+    out: Annotated[Path, Opt("--out", "-o", help="run directory to write")] = Path("runs/digits"),
+    data_dir: Annotated[str | None, Opt(help="directory of MNIST-format idx files")] = None,
+    epochs: Annotated[int, Opt(help="training epochs")] = 30,
+    model: Annotated[str, Opt(help="auto | mlp | cnn")] = "auto",
+    seed: Annotated[int, Opt(help="seed of noise, probes, initialisation, order")] = 0,
+    probe_size: Annotated[int | None, Opt(help="probes per suite (N/40, 20..500)")] = None,
+    probes: Annotated[str, Opt(help="comma-separated suites")] = ",".join(BUILTIN_SUITES),
+    suite: Annotated[list[str] | None, Opt(help="user suite NAME=FILE of indices")] = None,
+    noise_rate: Annotated[float | None, Opt(help="plant label errors (digits: 0.1)")] = None,
+    noise_kind: Annotated[str, Opt(help="symmetric | asymmetric (known confusions)")] = (
+        "symmetric"
     ),
-    data_dir: Annotated[
-        str | None, typer.Option(help="directory of MNIST-format idx files")
-    ] = None,
-    epochs: Annotated[int, typer.Option(help="training epochs")] = 30,
-    model: Annotated[str, typer.Option(help="auto | mlp | cnn")] = "auto",
-    seed: Annotated[int, typer.Option(help="seed of noise, probes, initialisation, order")] = 0,
-    probe_size: Annotated[
-        int | None, typer.Option(help="probes per suite (default: N/40, 20..500)")
-    ] = None,
-    probes: Annotated[str, typer.Option(help="comma-separated suites to build")] = ",".join(
-        BUILTIN_SUITES
-    ),
-    suite: Annotated[
-        list[str] | None, typer.Option(help="user suite NAME=FILE of example indices; repeatable")
-    ] = None,
-    noise_rate: Annotated[
-        float | None, typer.Option(help="plant this share of label errors (digits: 0.1)")
-    ] = None,
-    noise_kind: Annotated[
-        str, typer.Option(help="symmetric | asymmetric (along known confusions)")
-    ] = "symmetric",
-    corrupt_rate: Annotated[float, typer.Option(help="plant corrupted inputs (share)")] = 0.0,
-    ood_rate: Annotated[
-        float, typer.Option(help="insert out-of-distribution examples (share of N)")
-    ] = 0.0,
-    text_column: Annotated[
-        str | None, typer.Option(help="table column holding text (embedded offline)")
-    ] = None,
-    label_column: Annotated[str, typer.Option(help="table column holding the label")] = "label",
-    image_size: Annotated[
-        int | None, typer.Option(help="resize image-folder images to this side")
-    ] = None,
-    seeds: Annotated[
-        int, typer.Option(help="train this many seeds and average their trajectories")
-    ] = 1,
-    batch_size: Annotated[int, typer.Option()] = 128,
-    lr: Annotated[float, typer.Option(help="peak SGD learning rate (cosine schedule)")] = 0.05,
-    eval_pass: Annotated[
-        bool, typer.Option(help="record from an extra evaluation-mode pass each epoch")
-    ] = False,
-    k: Annotated[int, typer.Option(help="neighbours for the kNN inference")] = 20,
-    resume: Annotated[bool, typer.Option(help="continue a run killed mid-way")] = False,
+    corrupt_rate: Annotated[float, Opt(help="plant corrupted inputs (share)")] = 0.0,
+    ood_rate: Annotated[float, Opt(help="insert out-of-distribution examples (share)")] = 0.0,
+    text_column: Annotated[str | None, Opt(help="column of text (embedded offline)")] = None,
+    label_column: Annotated[str, Opt(help="table column holding the label")] = "label",
+    image_size: Annotated[int | None, Opt(help="resize folder images to this side")] = None,
+    seeds: Annotated[int, Opt(help="train this many seeds, average trajectories")] = 1,
+    batch_size: Annotated[int, Opt()] = 128,
+    lr: Annotated[float, Opt(help="peak SGD learning rate (cosine schedule)")] = 0.05,
+    eval_pass: Annotated[bool, Opt(help="record from an extra evaluation pass")] = False,
+    k: Annotated[int, Opt(help="neighbours for the kNN inference")] = 20,
+    resume: Annotated[bool, Opt(help="continue a run killed mid-way")] = False,
 ) -> None:
     """Train with probe suites mixed in, record every example's dynamics, infer its metadata."""
     flags = dict(locals())

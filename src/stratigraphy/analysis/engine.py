@@ -26,6 +26,7 @@ from stratigraphy.analysis.mislabel import (
     choose_mislabel_score,
     mislabel_candidates,
     rank_inputs,
+    reference_rows,
     suggest_labels,
 )
 from stratigraphy.analysis.scores import compute_scores
@@ -105,7 +106,10 @@ class AnalysisEngine:
         self.suites_ = list(probed.suites)
         self.n_classes_ = int(probed.y.max()) + 1
         rows, suite_ids, is_fit = probed.probe_rows, probed.suite_ids(), probed.is_fit()
-        sig = source.read_rows(rows)
+        reference = reference_rows(int(probed.y.size), self.config.seed)
+        needed = np.union1d(rows, reference)
+        sig_all = source.read_rows(needed)
+        sig = {k: v[np.searchsorted(needed, rows)] for k, v in sig_all.items()}
         labels = probed.y[rows]
         fit_sig = {k: v[is_fit] for k, v in sig.items()}
         self.inferers_: dict[str, Inferer] = {}
@@ -120,16 +124,24 @@ class AnalysisEngine:
             for m, p in proba.items()
         }
         self.method_ = max(self.heldout_, key=lambda m: (self.heldout_[m].accuracy, m == "knn"))
-        scores = compute_scores(sig, labels)
-        p_mis = self._p_mislabeled(proba)
-        self.ranks_ = RankReference.fit(rank_inputs(scores, p_mis))
+        self.ranks_ = self._rank_reference(
+            {k: v[np.searchsorted(needed, reference)] for k, v in sig_all.items()},
+            reference,
+            probed,
+        )
         names = np.asarray(self.suites_, dtype=object)[suite_ids]
-        candidates = mislabel_candidates(scores, p_mis, self.ranks_)
-        positions = np.arange(rows.size)
+        candidates = mislabel_candidates(
+            compute_scores(sig, labels), self._p_mislabeled(proba), self.ranks_
+        )
         self.chosen_, self.candidate_ap_ = choose_mislabel_score(
-            candidates, positions, names, ~is_fit
+            candidates, np.arange(rows.size), names, ~is_fit
         )
         return self
+
+    def _rank_reference(self, sig: Signals, rows: np.ndarray, probed: ProbedData) -> RankReference:
+        labels = probed.y[rows]
+        p_mis = self._p_mislabeled(self.suite_proba(sig, labels, rows))
+        return RankReference.fit(rank_inputs(compute_scores(sig, labels), p_mis))
 
     def suite_proba(self, sig: Signals, labels: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
         """Every inferer's suite probabilities for these training rows."""

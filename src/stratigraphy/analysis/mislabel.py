@@ -2,8 +2,9 @@
 suggesting labels.
 
 Every candidate is oriented so that larger means likelier mislabeled, and every candidate is
-computed row by row (so any chunk of rows gets the same values as the whole): rank averages
-rank each part against the probes' values, fixed when the engine is fitted. The held-out probes
+computed row by row (so any chunk of rows gets the same values as the whole): ranks are taken
+against reference values fixed when the engine is fitted — every training row's when there are
+at most ``RANK_REFERENCE_ROWS``, a seeded sample of rows otherwise. The held-out probes
 of suites whose label is wrong are the positives; those of suites whose label is right
 (typical, atypical, corrupted, user suites) the negatives, so the chosen score is the one that
 best tells a wrong label from a hard or noisy but correctly labelled example. Suites whose label
@@ -22,16 +23,26 @@ from stratigraphy.probes.suites import suite_info
 
 FALLBACK_SCORE = "mean_loss"
 PAIRED_SCORE = "aum"
+RANK_REFERENCE_ROWS = 65_536
 
 
 def _finite(a: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.asarray(a, dtype=np.float64), nan=-np.inf)
 
 
+def reference_rows(n_rows: int, seed: int) -> np.ndarray:
+    """The training rows whose values ranks are taken against: all of them, or a seeded sample."""
+    if n_rows <= RANK_REFERENCE_ROWS:
+        return np.arange(n_rows)
+    rng = np.random.default_rng([seed, 0x5EED])
+    return np.sort(rng.choice(n_rows, size=RANK_REFERENCE_ROWS, replace=False))
+
+
 @dataclass
 class RankReference:
-    """Empirical ranks against fixed reference values (NaN ranks lowest), so a rank average is
-    computed row by row: ``rank(x)`` is the share of references at or below x, in (0, 1]."""
+    """Ranks against fixed reference values, scaled to (0, 1], ties averaged and NaN lowest: for
+    a value of the references this is scipy's average rank over them divided by their count,
+    so a rank average is computed row by row."""
 
     references: dict[str, np.ndarray]
 
@@ -40,36 +51,36 @@ class RankReference:
         return cls({k: np.sort(_finite(v)) for k, v in values.items()})
 
     def rank(self, name: str, x: np.ndarray) -> np.ndarray:
-        ref = self.references[name]
-        pos = np.searchsorted(ref, _finite(x), side="right")
-        return (np.maximum(pos, 1) / ref.size).astype(np.float32)
+        ref, v = self.references[name], _finite(x)
+        below = np.searchsorted(ref, v, side="left")
+        upto = np.searchsorted(ref, v, side="right")
+        return ((below + upto + 1) / 2 / ref.size).astype(np.float32)
 
 
 def rank_inputs(
     scores: dict[str, np.ndarray], p_mislabeled: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
-    """The values that rank averages rank: each inferer's p(mislabeled) and −AUM."""
+    """The values that ranks are taken of: the mean loss, each p(mislabeled) and −AUM."""
     out = {f"p_{m}": p for m, p in p_mislabeled.items()}
+    out[FALLBACK_SCORE] = scores[FALLBACK_SCORE]
     out[PAIRED_SCORE] = -scores[PAIRED_SCORE]
     return out
 
 
 def mislabel_candidates(
-    scores: dict[str, np.ndarray],
-    p_mislabeled: dict[str, np.ndarray],
-    ranks: RankReference | None = None,
+    scores: dict[str, np.ndarray], p_mislabeled: dict[str, np.ndarray], ranks: RankReference
 ) -> dict[str, np.ndarray]:
     """Each classic score oriented towards label errors, each inferer's p(mislabeled) (its coarse
-    ties broken by the mean loss, squashed below 1e-3), and, with ``ranks``, the rank average of
-    p(mislabeled) with the best-known single signal (AUM)."""
+    ties — k + 1 values for kNN — broken by the mean loss's rank, below 1e-3), and the rank
+    average of p(mislabeled) with the best-known single signal (AUM)."""
     cands = {name: mislabel_direction(name) * v for name, v in scores.items()}
-    ml = np.nan_to_num(scores[FALLBACK_SCORE], nan=0.0)
+    loss_rank = ranks.rank(FALLBACK_SCORE, scores[FALLBACK_SCORE])
+    paired = ranks.rank(PAIRED_SCORE, -scores[PAIRED_SCORE])
     for method, p in p_mislabeled.items():
-        cands[f"p_mislabeled_{method}"] = p + 1e-3 * ml / (1.0 + ml)
-        if ranks is not None:
-            cands[f"p_mislabeled_{method}+{PAIRED_SCORE}"] = 0.5 * (
-                ranks.rank(f"p_{method}", p) + ranks.rank(PAIRED_SCORE, -scores[PAIRED_SCORE])
-            )
+        cands[f"p_mislabeled_{method}"] = p + 1e-3 * loss_rank
+        cands[f"p_mislabeled_{method}+{PAIRED_SCORE}"] = 0.5 * (
+            ranks.rank(f"p_{method}", p) + paired
+        )
     return cands
 
 

@@ -9,8 +9,8 @@ import jinja2
 import numpy as np
 from markupsafe import Markup
 
+from stratigraphy.analysis.neighbours import ProbeNeighbours
 from stratigraphy.core.atomic import atomic_write_bytes
-from stratigraphy.core.knn import knn_search
 from stratigraphy.present import plots
 from stratigraphy.rundir.view import RunView
 
@@ -28,11 +28,8 @@ def _gallery(view: RunView) -> list[dict[str, Any]]:
     """For every inferred kind, its most confident examples with input, labels and trajectory
     beside the trajectories of their nearest fitting probes."""
     ex = view.examples
-    loss = view.loss
-    fit = view.probes["role"] == "fit"
-    probe_rows = view.probes["row"][fit]
-    probe_kinds = view.probes["suite"][fit]
-    refs = np.nan_to_num(loss[probe_rows].astype(np.float32))
+    probes = ProbeNeighbours(view)
+    loss, refs, probe_kinds = probes.loss, probes.refs, probes.kinds
     data = view.data
     names = view.class_names
     out = []
@@ -42,7 +39,7 @@ def _gallery(view: RunView) -> list[dict[str, Any]]:
             continue
         top = members[np.argsort(-ex["confidence"][members], kind="stable")[:GALLERY_SIZE]]
         rows = ex["row"][top]
-        _, nbr = knn_search(np.nan_to_num(loss[rows].astype(np.float32)), refs, GALLERY_NEIGHBOURS)
+        nbr = probes.nearest(rows, GALLERY_NEIGHBOURS)
         items = []
         for i, r, nb in zip(top, rows, nbr, strict=True):
             image = plots.input_png(data.X[i]) if data is not None else None

@@ -18,8 +18,8 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
+from stratigraphy.analysis.neighbours import ProbeNeighbours
 from stratigraphy.core.errors import ConfigError
-from stratigraphy.core.knn import knn_search
 from stratigraphy.curate.review_log import DECISIONS, REVIEW_DB, ReviewError, ReviewLog
 from stratigraphy.present import plots
 from stratigraphy.probes.suites import suites_where
@@ -70,10 +70,7 @@ class ReviewData:
         self.examples = ex
         self.metadata = ex["metadata"].astype(str)
         self.confidence = np.nan_to_num(ex["confidence"].astype(np.float32))
-        self.loss = view.loss
-        fit = view.probes["role"] == "fit"
-        self.probe_kinds = view.probes["suite"][fit].astype(str)
-        self.refs = np.nan_to_num(self.loss[view.probes["row"][fit]].astype(np.float32))
+        self.probes = ProbeNeighbours(view)
         scored = np.flatnonzero(self.metadata != "unscored")
         self.by_confidence = scored[np.argsort(-self.confidence[scored], kind="stable")]
         self.queue = self.by_confidence[np.isin(self.metadata[self.by_confidence], FLAGGED)]
@@ -100,12 +97,15 @@ class ReviewData:
         }
         row = int(ex["row"][i])
         if row >= 0:
-            own = np.nan_to_num(self.loss[row].astype(np.float32))
-            _, nbr = knn_search(own[None, :], self.refs, NEIGHBOURS)
+            own = self.probes.trajectories(np.array([row]))[0]
+            nbr = self.probes.nearest(np.array([row]), NEIGHBOURS)[0]
             out["trajectory"] = own.round(4).tolist()
             out["neighbours"] = [
-                {"kind": str(self.probe_kinds[j]), "trajectory": self.refs[j].round(4).tolist()}
-                for j in nbr[0]
+                {
+                    "kind": str(self.probes.kinds[j]),
+                    "trajectory": self.probes.refs[j].round(4).tolist(),
+                }
+                for j in nbr
             ]
         else:
             out["trajectory"], out["neighbours"] = [], []
@@ -124,6 +124,16 @@ def create_app(run_dir: str | Path, token: str | None = None) -> FastAPI:
     app = FastAPI(title="stratigraphy review", docs_url=None, redoc_url=None)
     app.state.log = log
 
+    _guard(app, token)
+    _read_routes(app, view, data, log)
+    _write_routes(app, log)
+    return app
+
+
+def _guard(app: FastAPI, token: str | None) -> None:
+    """Every response: the token check (when one is set) and headers that keep the page
+    to itself."""
+
     @app.middleware("http")
     async def require_token(request: Request, call_next: Any) -> Response:
         if token is not None:
@@ -137,6 +147,10 @@ def create_app(run_dir: str | Path, token: str | None = None) -> FastAPI:
             "script-src 'self' 'unsafe-inline'"
         )
         return response
+
+
+def _read_routes(app: FastAPI, view: RunView, data: ReviewData, log: ReviewLog) -> None:
+    """The page, the queue, an example's details and its input."""
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
@@ -189,6 +203,10 @@ def create_app(run_dir: str | Path, token: str | None = None) -> FastAPI:
             raise HTTPException(404, "this run's inputs are not images or cannot be reloaded")
         return Response(png, media_type="image/png")
 
+
+def _write_routes(app: FastAPI, log: ReviewLog) -> None:
+    """Appending a decision, and the decisions as CSV."""
+
     @app.post("/api/decisions", status_code=201)
     def decide(body: DecisionIn) -> dict[str, Any]:
         try:
@@ -203,8 +221,6 @@ def create_app(run_dir: str | Path, token: str | None = None) -> FastAPI:
             media_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="decisions.csv"'},
         )
-
-    return app
 
 
 def serve(

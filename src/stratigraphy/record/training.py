@@ -110,6 +110,27 @@ def evaluation_pass(
     model.train()
 
 
+def _resume(
+    ckpt: Path | None,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    stores: list[DynamicsStore],
+    resume: bool,
+) -> int:
+    """The epoch to start from: the last one the checkpoint and every store finished (with
+    ``resume``), else 0; stores lose any epoch after it."""
+    start = 0
+    if resume and ckpt is not None and ckpt.is_file():
+        state = torch.load(ckpt, weights_only=True)
+        if min([state["epoch"], *(s.finished_epochs() for s in stores)]) == state["epoch"]:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optim"])
+            start = state["epoch"]
+    for s in stores:
+        s.truncate(start)
+    return start
+
+
 def train_and_record(
     X: np.ndarray,
     y: np.ndarray,
@@ -142,21 +163,7 @@ def train_and_record(
         if config.eval_pass:
             eval_store = DynamicsStore(run_dir / "dynamics" / "eval", n)
     ckpt = run_dir / "checkpoint.pt" if run_dir else None
-    start = 0
-    if resume and ckpt is not None and ckpt.is_file():
-        state = torch.load(ckpt, weights_only=True)
-        done = [state["epoch"]]
-        if store is not None:
-            done.append(store.finished_epochs())
-        if eval_store is not None:
-            done.append(eval_store.finished_epochs())
-        if min(done) == state["epoch"]:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optim"])
-            start = state["epoch"]
-    for s in (store, eval_store):
-        if s is not None:
-            s.truncate(start)
+    start = _resume(ckpt, model, opt, [s for s in (store, eval_store) if s is not None], resume)
     rec = DynamicsRecorder(n, store, start_epoch=start) if record else None
     eval_rec = DynamicsRecorder(n, eval_store, start_epoch=start) if eval_store else None
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
