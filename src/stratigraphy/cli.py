@@ -15,7 +15,7 @@ from rich.table import Table
 
 from stratigraphy.core.errors import ConfigError, StratigraphyError
 from stratigraphy.curate.fixes import apply_fixes
-from stratigraphy.curate.pruning import prune_run
+from stratigraphy.curate.pruning import prune_run, prune_scores
 from stratigraphy.curate.review_log import REVIEW_DB, ReviewLog
 from stratigraphy.present.report import write_report
 from stratigraphy.probes.suites import BUILTIN_SUITES
@@ -234,18 +234,12 @@ def fix_cmd(
 def prune_cmd(
     run_dir: RunDir,
     out: OutFile,
-    keep: Annotated[float, typer.Option(help="fraction of the data to keep")] = 0.5,
-    by: Annotated[str, typer.Option(help="el2n | forgetting | mean_loss | aum | random")] = "el2n",
-    class_quotas: Annotated[
-        bool, typer.Option(help="per-class quotas from class error, protecting the worst class")
-    ] = False,
-    class_error: Annotated[
-        Path | None, typer.Option(help="file of per-class validation error rates (one per line)")
-    ] = None,
-    drop_flagged: Annotated[
-        bool, typer.Option(help="drop examples inferred mislabeled or random-input first")
-    ] = False,
-    seed: Annotated[int, typer.Option()] = 0,
+    keep: Annotated[float, Opt(help="fraction of the data to keep")] = 0.5,
+    by: Annotated[str, Opt(help=" | ".join(prune_scores()))] = "el2n",
+    class_quotas: Annotated[bool, Opt(help="class quotas from class error (DRoP)")] = False,
+    class_error: Annotated[Path | None, Opt(help="file of per-class error rates")] = None,
+    drop_flagged: Annotated[bool, Opt(help="drop examples fix would change, first")] = False,
+    seed: Annotated[int, Opt()] = 0,
 ) -> None:
     """Keep a fraction of the data by a score, optionally with class quotas."""
     with _user_errors(OSError):
@@ -269,19 +263,11 @@ def report_cmd(
 @app.command("review")
 def review_cmd(
     run_dir: RunDir,
-    host: Annotated[str, typer.Option(help="address to bind; beyond loopback needs --token")] = (
-        "127.0.0.1"
-    ),
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8765,
-    token: Annotated[
-        str | None, typer.Option(help="secret every request must carry (?token= or X-Strat-Token)")
-    ] = None,
-    export: Annotated[
-        Path | None, typer.Option(help="write the decisions as CSV to this file and exit")
-    ] = None,
-    current: Annotated[
-        bool, typer.Option(help="with --export: only each example's current decision")
-    ] = False,
+    host: Annotated[str, Opt(help="address to bind; beyond loopback needs --token")] = "127.0.0.1",
+    port: Annotated[int, Opt(help="port to listen on")] = 8765,
+    token: Annotated[str | None, Opt(help="secret every request must carry")] = None,
+    export: Annotated[Path | None, Opt(help="write the decisions as CSV here and exit")] = None,
+    current: Annotated[bool, Opt(help="with --export: current decisions only")] = False,
 ) -> None:
     """Review flagged examples in the browser; decisions go to RUN/review.sqlite (append-only)."""
     from stratigraphy.present.review_app import (  # FastAPI loads only for this command

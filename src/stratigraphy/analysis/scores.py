@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stratigraphy.core.registry import Registry
+
 
 def default_el2n_epoch(n_epochs: int) -> int:
     """EL2N's early epoch: a tenth of the way through training (epoch 10–20 of 200 on CIFAR)."""
@@ -57,15 +59,12 @@ class Score:
     prune_keep_high: bool | None = None
 
 
-SCORES: dict[str, Score] = {}
+SCORES: Registry[Score] = Registry("score")
 
 
 def register_score(score: Score) -> Score:
     """Add a score to the registry; every run computes it and the mislabel choice considers it."""
-    if score.name in SCORES:
-        raise ValueError(f"a score named {score.name!r} is registered already")
-    SCORES[score.name] = score
-    return score
+    return SCORES.register(score)
 
 
 def _nanmean(a: np.ndarray) -> np.ndarray:

@@ -17,12 +17,17 @@ from stratigraphy.probes.suites import suites_with_action
 from stratigraphy.rundir.view import RunView
 
 RANDOM = "random"
-# Which end of each score to keep comes from the score registry; random keeps a uniform draw.
-KEEP_HIGH = {
-    **{n: s.prune_keep_high for n, s in SCORES.items() if s.prune_keep_high is not None},
-    RANDOM: True,
-}
-PRUNE_SCORES = tuple(KEEP_HIGH)
+
+
+def keep_high() -> dict[str, bool]:
+    """Which end of each pruning score to keep, from the score registry (so a registered score
+    is offered at once); ``random`` keeps a uniform draw."""
+    ends = {n: s.prune_keep_high for n, s in SCORES.items() if s.prune_keep_high is not None}
+    return {**ends, RANDOM: True}
+
+
+def prune_scores() -> tuple[str, ...]:
+    return tuple(keep_high())
 
 
 def class_quotas(labels: np.ndarray, class_error: np.ndarray, n_keep: int) -> np.ndarray:
@@ -58,15 +63,16 @@ def select_keep(
     inferred mislabeled or out-of-distribution); ``class_error`` switches on class quotas."""
     if not 0.0 < keep <= 1.0:
         raise ConfigError(f"--keep must lie in (0, 1]; got {keep}.")
-    if by not in KEEP_HIGH:
-        raise ConfigError(f"--by must be one of {PRUNE_SCORES}; got {by!r}.")
+    ends = keep_high()
+    if by not in ends:
+        raise ConfigError(f"--by must be one of {tuple(ends)}; got {by!r}.")
     n = labels.size
     rng = stream(seed, "pruning")
     if by == RANDOM:
         value = rng.random(n)
     else:
         value = np.nan_to_num(np.asarray(scores[by], dtype=np.float64), nan=-np.inf)
-        value = value if KEEP_HIGH[by] else -value
+        value = value if ends[by] else -value
     eligible = np.ones(n, dtype=bool) if drop is None else ~np.asarray(drop, dtype=bool)
     n_keep = min(int(round(keep * n)), int(eligible.sum()))
     order = np.lexsort((rng.random(n), -value))  # highest value first, random tie-break
@@ -104,7 +110,7 @@ def prune_run(
     ex = view.examples
     labels = ex["label"].astype(np.int64)
     n_classes = len(view.class_names)
-    scores = {k: ex[k] for k in PRUNE_SCORES if k in ex}
+    scores = {k: ex[k] for k in prune_scores() if k in ex}
     drop = ~(ex["row"] >= 0)
     if drop_flagged:
         drop |= np.isin(ex["metadata"].astype(str), suites_with_action())

@@ -22,6 +22,7 @@ from stratigraphy.probes.suites import (
     SUITES,
     Suite,
     TransformContext,
+    suite_info,
 )
 from stratigraphy.probes.typicality import Typicality, neighbour_typicality
 
@@ -282,7 +283,7 @@ def build_probes(
     ctx = TransformContext(X, y, n_classes, config.corruption_std, config.random_input)
     suite_names = [*config.suites, *user]
     for name in suite_names:
-        info = SUITES.get(name) or Suite(name, "in_place", label_wrong=False, colour="")
+        info = suite_info(name, tuple(user))
         _probe_rows(info, chosen.get(name), ctx, size, rng, rows, example_row)
 
     records = rows.records

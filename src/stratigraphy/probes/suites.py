@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from stratigraphy.core.registry import Registry
+
 Origin = Literal["in_place", "consumed", "synthetic"]
 Action = Literal["relabel", "remove"]
 
@@ -70,15 +72,12 @@ class Suite:
     item_transform: str | None = None
 
 
-SUITES: dict[str, Suite] = {}
+SUITES: Registry[Suite] = Registry("suite")
 
 
 def register_suite(suite: Suite) -> Suite:
-    """Add a suite to the registry (names are unique)."""
-    if suite.name in SUITES:
-        raise ValueError(f"a suite named {suite.name!r} is registered already")
-    SUITES[suite.name] = suite
-    return suite
+    """Add a suite to the registry (names are unique); every run can then build it."""
+    return SUITES.register(suite)
 
 
 def suite_info(name: str, user_suites: tuple[str, ...] = ()) -> Suite:
