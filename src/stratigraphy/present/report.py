@@ -95,6 +95,7 @@ def build_report(run_dir: str | Path) -> str:
         }
     context = {
         "run": run,
+        "training": view.training,
         "summary": summary,
         "counts": sorted(summary["counts"].items(), key=lambda kv: -kv[1]),
         "present": present,

@@ -69,13 +69,20 @@ class RunView:
         return list(self.summary["inference"]["suites"])
 
     @property
+    def training(self) -> dict[str, Any]:
+        """The run's training settings (runs written before the composed configuration kept
+        them at the top of ``config``)."""
+        config: dict[str, Any] = self.run["config"]
+        return dict(config.get("training", config))
+
+    @property
     def n_examples(self) -> int:
         return int(self.run["data"]["n_examples"])
 
     @cached_property
     def loss(self) -> np.ndarray:
         """Training rows × epochs loss trajectories (float16), from the store the run used."""
-        sub = "eval" if self.run["config"]["training"].get("eval_pass") else ""
+        sub = "eval" if self.training.get("eval_pass") else ""
         return DynamicsStore(self.path / "dynamics" / sub).read("loss")
 
     @cached_property
