@@ -98,3 +98,13 @@ def test_analyze_source_rejects_bad_signals(recorded) -> None:  # type: ignore[n
     signals = DynamicsStore(out / "dynamics").read_all()
     with pytest.raises(ValueError, match="signals lack"):
         analyze_source(ArraySource({"loss": signals["loss"]}), probed)
+
+
+def test_suggested_labels_take_the_most_frequent_other_prediction() -> None:
+    from stratigraphy.analysis.mislabel import suggest_labels
+
+    labels = np.array([0, 0, 1])
+    pred = np.array([[1, 2, 2], [0, 0, 0], [-1, 3, 3]])  # row 2 predicts a class beyond labels
+    flagged = np.array([True, True, True])
+    np.testing.assert_array_equal(suggest_labels(labels, pred, flagged, 2), [2, 0, 3])
+    np.testing.assert_array_equal(suggest_labels(labels, pred, ~flagged, 2), labels)

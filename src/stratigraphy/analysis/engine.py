@@ -183,11 +183,10 @@ class AnalysisEngine:
         names = list(class_names or [str(c) for c in range(self.n_classes_)])
         table = _ExampleTable(probed, names, self.suites_, extra or {})
         tally = _Tally(probed, truth)
-        for lo, hi, rows in table.spans(source, self.config.chunk_rows):
-            start, sig = rows
-            verdicts = self.score(start, sig, probed.y[start : start + sig["loss"].shape[0]])
-            part = table.part(lo, hi, start, verdicts)
-            tally.add(lo, hi, part, verdicts, table.scatter)
+        for span in table.spans(source, self.config.chunk_rows):
+            verdicts = self.score(span.start, span.signals, probed.y[span.start : span.stop])
+            part = table.part(span, verdicts)
+            tally.add(span, part, verdicts)
             sink.write(part)
         return self._summary(probed, tally)
 
@@ -219,8 +218,7 @@ class _Tally:
     counts: dict[str, int] = field(default_factory=dict)
     candidates: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def add(self, lo: int, hi: int, part: pa.Table, verdicts: dict[str, np.ndarray],
-            scatter: Any) -> None:  # fmt: skip
+    def add(self, span: _Span, part: pa.Table, verdicts: dict[str, np.ndarray]) -> None:
         kinds, n = np.unique(part.column("metadata").to_numpy(zero_copy_only=False),
                              return_counts=True)  # fmt: skip
         for kind, c in zip(kinds.tolist(), n.tolist(), strict=True):
@@ -232,7 +230,7 @@ class _Tally:
                 name = key.removeprefix("candidate:")
                 size = self.probed.source_labels.size
                 full = self.candidates.setdefault(name, np.full(size, np.nan, np.float32))
-                full[lo:hi] = scatter(lo, hi, v, np.nan, np.float32)
+                full[span.lo : span.hi] = span.place(v, np.nan, np.float32)
 
     def detection(self) -> dict[str, Any]:
         assert self.truth is not None
@@ -245,6 +243,26 @@ class _Tally:
                 n: detection_quality(v[scored], t[scored]) for n, v in self.candidates.items()
             },
         }
+
+
+@dataclass
+class _Span:
+    """Training rows [start, stop) of one chunk and the examples [lo, hi) they cover; ``rows``
+    holds each of those examples' training row (-1 for a consumed probe source)."""
+
+    lo: int
+    hi: int
+    start: int
+    stop: int
+    signals: Signals
+    rows: np.ndarray
+
+    def place(self, values: np.ndarray, fill: Any, dtype: Any) -> np.ndarray:
+        """Per-row values of the chunk at their examples; ``fill`` for consumed ones."""
+        out = np.full(self.hi - self.lo, fill, dtype=dtype)
+        kept = self.rows >= 0
+        out[kept] = np.asarray(values)[self.rows[kept] - self.start]
+        return out
 
 
 class _ExampleTable:
@@ -263,31 +281,22 @@ class _ExampleTable:
         self.probe_suite[src[src >= 0]] = suite_names[src >= 0]
         self.n_kept = int((probed.example_row >= 0).sum())
         self.origin = probed.origin
-        self._start = 0
 
-    def spans(self, source: SignalSource, chunk_rows: int
-              ) -> Iterator[tuple[int, int, tuple[int, Signals]]]:  # fmt: skip
-        """``(lo, hi, (start, signals))``: the examples [lo, hi) a chunk of rows covers."""
+    def spans(self, source: SignalSource, chunk_rows: int) -> Iterator[_Span]:
+        """Each chunk of real rows with the span of examples [lo, hi) it covers."""
         n, lo = self.probed.source_labels.size, 0
         for start, sig in source.iter_chunks(chunk_rows):
             stop = min(start + sig["loss"].shape[0], self.n_kept)
             if stop <= start:
                 continue
             hi = n if stop == self.n_kept else int(self.origin[stop - 1]) + 1
-            self._start = start
-            yield lo, hi, (start, {k: v[: stop - start] for k, v in sig.items()})
+            signals = {k: v[: stop - start] for k, v in sig.items()}
+            yield _Span(lo, hi, start, stop, signals, self.probed.example_row[lo:hi])
             lo = hi
 
-    def scatter(self, lo: int, hi: int, values: np.ndarray, fill: Any, dtype: Any) -> np.ndarray:
-        """Row values of the current chunk placed at their examples in [lo, hi); ``fill`` for
-        the consumed ones."""
-        pos = self.probed.example_row[lo:hi]
-        out = np.full(hi - lo, fill, dtype=dtype)
-        out[pos >= 0] = np.asarray(values)[pos[pos >= 0] - self._start]
-        return out
-
-    def part(self, lo: int, hi: int, start: int, v: dict[str, np.ndarray]) -> pa.Table:
-        p, typ = self.probed, self.probed.typicality
+    def part(self, span: _Span, v: dict[str, np.ndarray]) -> pa.Table:
+        """The examples table of one span."""
+        p, typ, lo, hi, place = self.probed, self.probed.typicality, span.lo, span.hi, span.place
         given = p.source_labels[lo:hi]
         cols: dict[str, Any] = {
             "index": np.arange(lo, hi, dtype=np.int64),
@@ -295,19 +304,19 @@ class _ExampleTable:
             "label_name": self.names[given].tolist(),
             "row": p.example_row[lo:hi],
             "probe_suite": self.probe_suite[lo:hi].tolist(),
-            "metadata": self.scatter(lo, hi, v["metadata"], UNSCORED, object).tolist(),
-            "confidence": self.scatter(lo, hi, v["confidence"], np.nan, np.float32),
+            "metadata": place(v["metadata"], UNSCORED, object).tolist(),
+            "confidence": place(v["confidence"], np.nan, np.float32),
         }
         for s in self.suites:
-            cols[f"p_{s}"] = self.scatter(lo, hi, v[f"p_{s}"], np.nan, np.float32)
+            cols[f"p_{s}"] = place(v[f"p_{s}"], np.nan, np.float32)
         cols["typicality"] = typ.score[lo:hi]
         cols["neighbour_label"] = typ.neighbour_label[lo:hi]
         cols["neighbour_share"] = typ.neighbour_share[lo:hi]
         skip = {"metadata", "confidence", "suggested_label", *(f"p_{s}" for s in self.suites)}
         for name, values in v.items():
             if name not in skip and not name.startswith("candidate:"):
-                cols[name] = self.scatter(lo, hi, values, np.nan, np.float32)
-        cols["suggested_label"] = self.scatter(lo, hi, v["suggested_label"], -1, np.int64)
+                cols[name] = place(values, np.nan, np.float32)
+        cols["suggested_label"] = place(v["suggested_label"], -1, np.int64)
         for name, values in self.extra.items():
             cols[name] = list(values[lo:hi]) if isinstance(values, list) else values[lo:hi]
         return pa.table(cols)

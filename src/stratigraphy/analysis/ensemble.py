@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from stratigraphy.analysis.engine import analyze
 from stratigraphy.probes.build import ProbedData
 
 SIGNAL_DTYPES = {
@@ -57,8 +58,6 @@ def seed_stability(
 ) -> dict[str, Any]:
     """Share of scored examples whose inferred kind is the same in every single-seed run, and,
     with planted errors, the AP of ``mislabel_score`` for each seed alone and for the average."""
-    from stratigraphy.analysis.engine import analyze
-
     single = [analyze(r, probed, class_names, truth, true_labels, k=k, seed=seed) for r in runs]
     verdicts = np.stack(
         [np.asarray(a.examples.column("metadata").to_pylist(), dtype=object) for a in single]

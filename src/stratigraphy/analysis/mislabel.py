@@ -110,6 +110,7 @@ def suggest_labels(
     """For flagged rows, the class predicted most often in the epochs that disagreed with the given
     label (the model's view before it memorised it); every other row keeps its label."""
     n = pred.shape[0]
+    n_classes = max(n_classes, int(pred.max(initial=-1)) + 1)  # predictions beyond the labels
     rows, epochs = np.nonzero((pred != labels[:, None]) & (pred >= 0))
     counts = np.bincount(rows * n_classes + pred[rows, epochs], minlength=n * n_classes)
     counts = counts.reshape(n, n_classes)
