@@ -134,10 +134,8 @@ def stratigraphy_and_aum(data: LabelledData, given: np.ndarray, epochs: int, see
     return probed, result, aum_rows, wall, aum_seconds, epochs_over_data
 
 
-def cleanlab_cv(data: LabelledData, given: np.ndarray, epochs: int, seed: int):  # type: ignore[no-untyped-def]
-    from cleanlab.filter import find_label_issues
-    from cleanlab.rank import get_label_quality_scores
-
+def cv_probs(data: LabelledData, given: np.ndarray, epochs: int, seed: int):  # type: ignore[no-untyped-def]
+    """5-fold cross-validated class probabilities of the library's MLP, and the seconds."""
     t0 = time.perf_counter()
     probs = np.zeros((data.n, data.n_classes), dtype=np.float32)
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
@@ -146,9 +144,17 @@ def cleanlab_cv(data: LabelledData, given: np.ndarray, epochs: int, seed: int): 
         model.eval()
         with torch.no_grad():
             probs[te] = torch.softmax(model(torch.from_numpy(data.X[te])), 1).numpy()
+    return probs, time.perf_counter() - t0
+
+
+def cleanlab_cv(data: LabelledData, given: np.ndarray, epochs: int, seed: int):  # type: ignore[no-untyped-def]
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    probs, wall = cv_probs(data, given, epochs, seed)
     quality = get_label_quality_scores(given, probs)
     issues = find_label_issues(given, probs)
-    return 1.0 - quality, issues, time.perf_counter() - t0, 5 * epochs * 0.8
+    return 1.0 - quality, issues, wall, 5 * epochs * 0.8
 
 
 def detection_setting(s: Setting, seed: int, epochs: int | None) -> dict:

@@ -89,7 +89,7 @@ def test_torchrun_example_records_every_example_once(tmp_path: Path, prune: floa
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        str(ROOT / "examples" / "ddp_train.py"), "--out", str(out), "--limit", "1000",
+        str(ROOT / "examples" / "ddp_train.py"), "--out", str(out), "--limit", "999",
         "--epochs", "3", "--prune", str(prune),
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)

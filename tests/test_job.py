@@ -44,12 +44,16 @@ def test_run_directory_holds_the_contracted_files(digits_run, digits):
     assert expected <= set(ex.columns)
     suites = json.loads((out / "summary.json").read_text())["inference"]["suites"]
     assert {f"p_{s}" for s in suites} <= set(ex.columns)
-    scored = ex[ex.metadata != "unscored"]
+    assert (ex.metadata != "unscored").all() and (ex.verdict != "unscored").all()
+    scored = ex
     proba = scored[[f"p_{s}" for s in suites]].to_numpy()
     np.testing.assert_allclose(proba.max(axis=1), scored.confidence, atol=1e-6)
     np.testing.assert_array_equal(np.asarray(suites)[proba.argmax(axis=1)], scored.metadata)
     np.testing.assert_allclose(scored[[f"p_{s}" for s in suites]].sum(axis=1), 1.0, atol=1e-5)
-    assert (ex.metadata == "unscored").sum() == (ex.row < 0).sum()
+    # Probe sources have no row in the main training; the source fold judged them.
+    sources = ex.probe_suite.isin(["mislabeled", "corrupted"])
+    assert (ex.row < 0).sum() == sources.sum() > 0
+    assert (ex.fold_row[ex.row < 0] >= 0).all() and (ex.fold_row[ex.row >= 0] < 0).all()
     store = DynamicsStore(out / "dynamics")
     assert store.read("loss").shape == (
         json.loads((out / "run.json").read_text())["training_rows"],

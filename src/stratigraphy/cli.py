@@ -66,8 +66,28 @@ def _parse_user_suites(specs: list[str]) -> dict[str, np.ndarray]:
     return suites
 
 
+def _answer_table(summary: dict[str, Any]) -> Table:
+    """The estimated share of each kind in the data and how many are flagged."""
+    prevalence, flags = summary["prevalence"], summary["flags"]
+    table = Table(
+        title=f"What the data holds: {flags['flagged']:,} examples flagged at an expected "
+        f"false-flag share ≤ {flags['fdr']:g}"
+    )
+    for col in ("kind", "estimated share", "95% interval", "flagged"):
+        table.add_column(col, justify="left" if col == "kind" else "right")
+    for kind, share in prevalence["share"].items():
+        flagged = flags["by_kind"].get(kind)
+        table.add_row(
+            kind,
+            f"{100 * share:.1f}%",
+            f"{100 * prevalence['low'][kind]:.1f}–{100 * prevalence['high'][kind]:.1f}%",
+            "—" if flagged is None else f"{flagged:,}",
+        )
+    return table
+
+
 def _summary_tables(summary: dict[str, Any]) -> list[Table]:
-    counts = Table(title="Examples per inferred kind")
+    counts = Table(title="Examples per inferred kind", min_width=40)
     counts.add_column("kind")
     counts.add_column("examples", justify="right")
     for kind, c in sorted(summary["counts"].items(), key=lambda kv: -kv[1]):
@@ -84,6 +104,8 @@ def _summary_tables(summary: dict[str, Any]) -> list[Table]:
             row.append(f"{v:.2f}")
         held.add_row(*row)
     tables = [counts, held]
+    if "prevalence" in summary:
+        tables.insert(0, _answer_table(summary))
     det = summary.get("detection")
     if det:
         t = Table(
@@ -120,7 +142,9 @@ def run_cmd(
     epochs: Annotated[int, Opt(help="training epochs")] = 30,
     model: Annotated[str, Opt(help="auto | mlp | cnn")] = "auto",
     seed: Annotated[int, Opt(help="seed of noise, probes, initialisation, order")] = 0,
-    probe_size: Annotated[int | None, Opt(help="probes per suite (N/40, 20..500)")] = None,
+    probe_size: Annotated[
+        int | None, Opt(help="probes per suite (N/40, ≥100 if N allows, ≤500)")
+    ] = None,
     probes: Annotated[str, Opt(help="comma-separated suites")] = ",".join(BUILTIN_SUITES),
     suite: Annotated[list[str] | None, Opt(help="user suite NAME=FILE of indices")] = None,
     noise_rate: Annotated[float | None, Opt(help="plant label errors (digits: 0.1)")] = None,
@@ -133,10 +157,14 @@ def run_cmd(
     label_column: Annotated[str, Opt(help="table column holding the label")] = "label",
     image_size: Annotated[int | None, Opt(help="resize folder images to this side")] = None,
     seeds: Annotated[int, Opt(help="train this many seeds, average trajectories")] = 1,
+    source_fold: Annotated[
+        float, Opt(help="share of the data a second training judges probe sources on (0: off)")
+    ] = 0.25,
     batch_size: Annotated[int, Opt()] = 128,
     lr: Annotated[float, Opt(help="peak SGD learning rate (cosine schedule)")] = 0.05,
     eval_pass: Annotated[bool, Opt(help="record from an extra evaluation pass")] = False,
     k: Annotated[int, Opt(help="neighbours for the kNN inference")] = 20,
+    fdr: Annotated[float, Opt(help="expected share of false flags allowed")] = 0.1,
     resume: Annotated[bool, Opt(help="continue a run killed mid-way")] = False,
 ) -> None:
     """Train with probe suites mixed in, record every example's dynamics, infer its metadata."""
@@ -146,7 +174,7 @@ def run_cmd(
         flags["user_suites"] = _parse_user_suites(flags.pop("suite") or [])
         flags["probes"] = tuple(s.strip() for s in probes.split(",") if s.strip())
         cfg = RunConfig.build(flags.pop("out"), seed=flags.pop("seed"), **flags)
-        with _RunProgress(epochs, seeds) as progress:
+        with _RunProgress(epochs, seeds + int(source_fold > 0)) as progress:
             result = run(cfg, on_batch=progress.on_batch, on_stage=progress.on_stage,
                          on_progress=progress.on_progress)  # fmt: skip
     out_console = Console()
@@ -154,8 +182,9 @@ def run_cmd(
         out_console.print(table)
     out_console.print(
         f"Run written to [bold]{result.out}[/bold] in {result.summary['timings']['total_s']:.1f} s"
-        f"; open [bold]{result.out / 'report.html'}[/bold], or review with "
-        f"[bold]strat review {result.out}[/bold]."
+        f"; open [bold]{result.out / 'report.html'}[/bold], review the flagged with "
+        f"[bold]strat review {result.out}[/bold], fix them with [bold]strat fix {result.out} "
+        f"--out fixed.npz[/bold]."
     )
 
 
@@ -190,7 +219,9 @@ class _RunProgress:
         if epoch <= self.last:
             self.done += self.epochs
         self.last = epoch
-        seed_note = f" (seed {self.done // self.epochs + 1}/{self.seeds})" if self.seeds > 1 else ""
+        seed_note = (
+            f" (training {self.done // self.epochs + 1}/{self.seeds})" if self.seeds > 1 else ""
+        )
         self.progress.update(
             self.task, description=f"epoch {epoch + 1}/{self.epochs}{seed_note}",
             completed=self.done + epoch, total=self.epochs * self.seeds,
@@ -205,17 +236,16 @@ def fix_cmd(
     run_dir: RunDir,
     out: OutFile,
     policy: Annotated[str, typer.Option(help="relabel | remove | keep")] = "relabel",
-    threshold: Annotated[float, typer.Option(help="act where p(mislabeled) ≥ this")] = 0.5,
     review: Annotated[
         bool, typer.Option(help="apply review.sqlite decisions first (--no-review to ignore)")
     ] = True,
 ) -> None:
     """Write the dataset with fixes applied (review decisions first), plus a CSV of every change."""
     with _user_errors():
-        plan, changes = apply_fixes(run_dir, out, policy, threshold, review)
+        plan, changes = apply_fixes(run_dir, out, policy, review)
     actions = [c["action"] for c in plan.changes]
     sources = [c["source"] for c in plan.changes]
-    table = Table(title=f"strat fix --policy {policy} --threshold {threshold:g}")
+    table = Table(title=f"strat fix --policy {policy} (on the run's flags)")
     for col in ("action", "from review", "automatic"):
         table.add_column(col, justify="left" if col == "action" else "right")
     for a in ("relabel", "remove", "keep"):

@@ -49,6 +49,7 @@ class RunConfig:
     training: TrainConfig = field(default_factory=TrainConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     seeds: int = 1
+    source_fold: float = 0.25
     in_memory_cells: int = 250_000_000
     resume: bool = False
 
@@ -91,6 +92,8 @@ class RunConfig:
         self.inference.validate()
         if self.seeds < 1:
             raise ConfigError("--seeds must be at least 1.")
+        if not 0.0 <= self.source_fold <= 1.0:
+            raise ConfigError(f"--source-fold must lie in [0, 1]; got {self.source_fold}.")
 
     @property
     def seed(self) -> int:
@@ -111,6 +114,8 @@ class RunConfig:
         out["data"] = self.data.to_dict()
         out["probes"] = asdict(self.probes)
         out["probes"]["suites"] = list(self.probes.suites)
+        keep_out = self.probes.keep_out
+        out["probes"]["keep_out"] = None if keep_out is None else np.asarray(keep_out).tolist()
         out["probes"]["user_suites"] = {
             k: np.asarray(v).tolist() for k, v in self.probes.user_suites.items()
         }

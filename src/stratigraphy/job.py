@@ -20,6 +20,7 @@ from stratigraphy.config import RunConfig
 from stratigraphy.core.atomic import atomic_write_table
 from stratigraphy.data.planting import Planted
 from stratigraphy.data.sources import LabelledData
+from stratigraphy.folds import SourceFold, judge_sources
 from stratigraphy.present.report import write_report
 from stratigraphy.probes.build import ProbedData, auto_probe_size, build_probes
 from stratigraphy.record.models import resolve_kind
@@ -60,6 +61,7 @@ class _Prepared:
     planted: Planted | None
     probed: ProbedData
     model: str
+    fold: SourceFold | None = None
 
     @property
     def data(self) -> LabelledData:
@@ -88,7 +90,8 @@ def _prepare(
     check_run_dir(Path(cfg.out), identity, cfg.resume)
     stage("building probe suites")
     probed = build_probes(trained_on.X, trained_on.y, trained_on.n_classes, cfg.probes)
-    return _Prepared(source, planted, probed, model), identity
+    fold = SourceFold.plan(cfg, trained_on, probed)
+    return _Prepared(source, planted, probed, model, fold), identity
 
 
 def _run_info(cfg: RunConfig, prep: _Prepared, identity: dict[str, Any]) -> dict[str, Any]:
@@ -156,6 +159,8 @@ def _analyse(cfg: RunConfig, prep: _Prepared, seed_dirs: list[Path]) -> dict[str
     true_labels = prep.planted.true_label if prep.planted is not None else None
     analysis = analyze_source(source, probed, data.class_names, out / EXAMPLES_PARQUET,
                               prep.truth, true_labels, extra, cfg.inference)  # fmt: skip
+    if prep.fold is not None:
+        judge_sources(cfg, prep.fold, data, prep.planted, prep.truth, extra, analysis)
     summary = analysis.summary
     if "detection" in summary:
         plant = cfg.data.plant
@@ -200,12 +205,16 @@ def run(
     t0 = time.perf_counter()
     trained, seed_dirs = _train(cfg, prep, on_batch)
     clock["training_s"] = time.perf_counter() - t0
+    if prep.fold is not None:
+        stage("training the source fold")
+        clock["source_fold_s"] = prep.fold.train(cfg, prep.data.n_classes, out, on_batch)
     stage("inferring metadata")
     t0 = time.perf_counter()
     summary = _analyse(cfg, prep, seed_dirs)
     timings = {
         "probes_s": clock["probes_s"],
         "training_s": clock["training_s"],
+        "source_fold_s": clock.get("source_fold_s", 0.0),
         "epoch_s": trained.epoch_seconds,
         "eval_pass_s": trained.eval_seconds,
         "inference_s": time.perf_counter() - t0,

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stratigraphy.analysis.evaluation import detection_quality
+from stratigraphy.analysis.flags import DEFAULT_FDR, ConformalFlagger
 from stratigraphy.analysis.inference import INFERERS, HeldoutReport, Inferer, heldout_report
 from stratigraphy.analysis.mislabel import (
     RankReference,
@@ -27,25 +28,35 @@ from stratigraphy.analysis.mislabel import (
     mislabel_candidates,
     rank_inputs,
     reference_rows,
-    suggest_labels,
 )
+from stratigraphy.analysis.prevalence import (
+    PREVALENCE_METHODS,
+    Prevalence,
+    adjust_posteriors,
+    estimate_prevalence,
+)
+from stratigraphy.analysis.reasons import flag_reasons, other_prediction
 from stratigraphy.analysis.scores import compute_scores
 from stratigraphy.analysis.sources import ArraySource, Signals, SignalSource
 from stratigraphy.core.atomic import RowGroupWriter
 from stratigraphy.core.errors import ConfigError, DataValidationError
 from stratigraphy.probes.build import ProbedData
-from stratigraphy.probes.suites import UNSCORED, suite_info
+from stratigraphy.probes.suites import CLEAN, UNSCORED, suite_info
 from stratigraphy.record.store import ROW_GROUP, DynamicsStore
 
 
 @dataclass
 class InferenceConfig:
-    """How verdicts are inferred: kNN's ``k``, the seed, the inferers to try, rows per chunk."""
+    """How verdicts are inferred: kNN's ``k``, the seed, the inferers to try, rows per chunk,
+    the expected share of false flags allowed (``fdr``) and how the kinds' priors on the real
+    data are estimated (``prevalence``: ``bbse-em``, ``bbse`` or ``em``)."""
 
     k: int = 20
     seed: int = 0
     methods: tuple[str, ...] = tuple(INFERERS)
     chunk_rows: int = ROW_GROUP
+    fdr: float = DEFAULT_FDR
+    prevalence: str = "bbse-em"
 
     def validate(self) -> None:
         if self.k < 1:
@@ -53,6 +64,12 @@ class InferenceConfig:
         unknown = [m for m in self.methods if m not in INFERERS]
         if unknown or not self.methods:
             raise ConfigError(f"inferers must be among {tuple(INFERERS)}; got {self.methods}.")
+        if not 0.0 < self.fdr < 1.0:
+            raise ConfigError(f"--fdr must lie strictly between 0 and 1; got {self.fdr}.")
+        if self.prevalence not in PREVALENCE_METHODS:
+            raise ConfigError(
+                f"prevalence must be one of {PREVALENCE_METHODS}; got {self.prevalence!r}."
+            )
         if self.chunk_rows < 1:
             raise ConfigError(f"chunk_rows must be at least 1; got {self.chunk_rows}.")
 
@@ -99,9 +116,14 @@ class AnalysisEngine:
     def __init__(self, config: InferenceConfig | None = None) -> None:
         self.config = config or InferenceConfig()
 
-    def fit(self, source: SignalSource, probed: ProbedData) -> AnalysisEngine:
-        """Fit every inferer on the fitting probes, measure each on the held-out probes, keep the
-        best, and choose ``mislabel_score`` on the held-out probes."""
+    def fit(
+        self, source: SignalSource, probed: ProbedData, like: AnalysisEngine | None = None
+    ) -> AnalysisEngine:
+        """Fit every inferer on the fitting probes, measure each on the held-out probes and keep
+        the best; choose ``mislabel_score`` on the held-out probes; fix the references that need
+        every row (ranks, the kinds' priors on the real data, the flags' p-value cut) from the
+        reference rows. ``like``: a fitted engine over the same data whose priors and p-value cut
+        this one shares (a second fold judging examples the first could not)."""
         self.config.validate()
         self.suites_ = list(probed.suites)
         self.n_classes_ = int(probed.y.max()) + 1
@@ -109,8 +131,61 @@ class AnalysisEngine:
         reference = reference_rows(int(probed.y.size), self.config.seed)
         needed = np.union1d(rows, reference)
         sig_all = source.read_rows(needed)
-        sig = {k: v[np.searchsorted(needed, rows)] for k, v in sig_all.items()}
-        labels = probed.y[rows]
+
+        def take(r: np.ndarray) -> Signals:
+            return {k: v[np.searchsorted(needed, r)] for k, v in sig_all.items()}
+
+        sig, labels = take(rows), probed.y[rows]
+        self._fit_inferers(sig, labels, rows, suite_ids, is_fit)
+        ref_sig, ref_labels = take(reference), probed.y[reference]
+        ref_proba = self.suite_proba(ref_sig, ref_labels, reference)
+        ref_scores = compute_scores(ref_sig, ref_labels)
+        self.ranks_ = RankReference.fit(rank_inputs(ref_scores, self._p_mislabeled(ref_proba)))
+        proba = self.suite_proba(sig, labels, rows)
+        candidates = mislabel_candidates(
+            compute_scores(sig, labels), self._p_mislabeled(proba), self.ranks_
+        )
+        names = np.asarray(self.suites_, dtype=object)[suite_ids]
+        self.chosen_, self.candidate_ap_ = choose_mislabel_score(
+            candidates, np.arange(rows.size), names, ~is_fit
+        )
+        if like is not None and like.chosen_ in candidates:
+            self.chosen_ = like.chosen_
+        real = reference < int((probed.example_row >= 0).sum())
+        train = np.bincount(suite_ids[is_fit], minlength=len(self.suites_)) / is_fit.sum()
+        self._fit_prevalence(ref_proba[self.method_][real], proba[self.method_][~is_fit],
+                             suite_ids[~is_fit], train, like)  # fmt: skip
+        self.train_priors_, self.priors_ = train, self.prevalence_.share
+        calibrate = ~is_fit & np.isin(names, self._clean_suites())
+        self._fit_flags(
+            self._kind_scores(proba[self.method_][calibrate], candidates[self.chosen_][calibrate]),
+            self._kind_scores(
+                ref_proba[self.method_][real],
+                mislabel_candidates(ref_scores, self._p_mislabeled(ref_proba), self.ranks_)[
+                    self.chosen_
+                ][real],
+            ),
+        )
+        if like is not None and self.flagger_ is not None and like.flagger_ is not None:
+            self.flagger_.threshold = like.flagger_.threshold
+        return self
+
+    def _fit_prevalence(self, real: np.ndarray, heldout: np.ndarray, heldout_suite: np.ndarray,
+                        train: np.ndarray, like: AnalysisEngine | None) -> None:  # fmt: skip
+        """The kinds' priors on the real rows (or ``like``'s)."""
+        self.prevalence_: Prevalence
+        if like is not None and like.suites_ == self.suites_:
+            self.prevalence_ = like.prevalence_
+            return
+        self.prevalence_ = estimate_prevalence(
+            real, heldout, heldout_suite, train, self.suites_, self.config.seed,
+            self.config.prevalence,
+            always=tuple(self.suites_.index(c) for c in self._clean_suites()),
+        )  # fmt: skip
+
+    def _fit_inferers(self, sig: Signals, labels: np.ndarray, rows: np.ndarray,
+                      suite_ids: np.ndarray, is_fit: np.ndarray) -> None:  # fmt: skip
+        """Every inferer fitted on the fitting probes, measured on the held-out ones."""
         fit_sig = {k: v[is_fit] for k, v in sig.items()}
         self.inferers_: dict[str, Inferer] = {}
         for name in self.config.methods:
@@ -124,50 +199,112 @@ class AnalysisEngine:
             for m, p in proba.items()
         }
         self.method_ = max(self.heldout_, key=lambda m: (self.heldout_[m].accuracy, m == "knn"))
-        self.ranks_ = self._rank_reference(
-            {k: v[np.searchsorted(needed, reference)] for k, v in sig_all.items()},
-            reference,
-            probed,
-        )
-        names = np.asarray(self.suites_, dtype=object)[suite_ids]
-        candidates = mislabel_candidates(
-            compute_scores(sig, labels), self._p_mislabeled(proba), self.ranks_
-        )
-        self.chosen_, self.candidate_ap_ = choose_mislabel_score(
-            candidates, np.arange(rows.size), names, ~is_fit
-        )
-        return self
 
-    def _rank_reference(self, sig: Signals, rows: np.ndarray, probed: ProbedData) -> RankReference:
-        labels = probed.y[rows]
-        p_mis = self._p_mislabeled(self.suite_proba(sig, labels, rows))
-        return RankReference.fit(rank_inputs(compute_scores(sig, labels), p_mis))
+    def _clean_suites(self) -> list[str]:
+        """Suites of real, correctly labelled examples: the flags' calibration set."""
+        return [s for s in self.suites_ if suite_info(s).label_wrong is False
+                and not suite_info(s).flagged]  # fmt: skip
+
+    def _flag_kinds(self) -> list[str]:
+        return [s for s in self.suites_ if suite_info(s).flagged]
+
+    def _kind_scores(self, best: np.ndarray, mislabel: np.ndarray) -> dict[str, np.ndarray]:
+        """Each problem kind's evidence: ``mislabel_score`` for a wrong-label kind, its posterior
+        under the data's priors otherwise."""
+        adjusted = self.adjusted(best)
+        return {
+            s: mislabel if suite_info(s).label_wrong else adjusted[:, self.suites_.index(s)]
+            for s in self._flag_kinds()
+        }
+
+    def _fit_flags(self, calibration: dict[str, np.ndarray], reference: dict[str, np.ndarray]
+                   ) -> None:  # fmt: skip
+        self.flagger_: ConformalFlagger | None = None
+        if not self._flag_kinds() or not all(v.size for v in calibration.values()):
+            return
+        self.flagger_ = ConformalFlagger.fit(self._flag_kinds(), calibration, self.config.fdr)
+        combined, _ = self.flagger_.combined(self.flagger_.p_values(reference))
+        self.flagger_.set_threshold(combined)
+
+    def adjusted(self, best: np.ndarray) -> np.ndarray:
+        """The chosen inferer's posteriors under the kinds' priors on the real data."""
+        return adjust_posteriors(best, self.train_priors_, self.priors_)
 
     def suite_proba(self, sig: Signals, labels: np.ndarray, rows: np.ndarray) -> dict[str, Any]:
-        """Every inferer's suite probabilities for these training rows."""
+        """Every inferer's suite probabilities for these training rows (balanced suites)."""
         return {m: inf.predict_proba(sig, labels, rows) for m, inf in self.inferers_.items()}
 
     def _p_mislabeled(self, proba: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         wrong = [j for j, s in enumerate(self.suites_) if suite_info(s).label_wrong]
         return {m: p[:, wrong[0]] for m, p in proba.items()} if wrong else {}
 
-    def score(self, start: int, sig: Signals, labels: np.ndarray) -> dict[str, np.ndarray]:
-        """Verdict, suite probabilities, every score, every mislabel candidate and the suggested
-        label of the training rows ``start, start + 1, …`` — each a function of its row alone."""
+    def score(self, start: int, sig: Signals, labels: np.ndarray,
+              class_names: list[str] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+        """Verdict, kind probabilities, every score, every mislabel candidate, the suggested label
+        and the reason for a flag, for training rows ``start, start + 1, …``, each a function of
+        its row alone."""
         rows = np.arange(start, start + labels.size)
         proba = self.suite_proba(sig, labels, rows)
-        best = proba[self.method_]
+        adjusted = self.adjusted(proba[self.method_])
         scores = compute_scores(sig, labels)
         candidates = mislabel_candidates(scores, self._p_mislabeled(proba), self.ranks_)
-        metadata = np.asarray(self.suites_, dtype=object)[best.argmax(1)]
-        out: dict[str, np.ndarray] = {"metadata": metadata, "confidence": best.max(1)}
-        out.update({f"p_{s}": best[:, j] for j, s in enumerate(self.suites_)})
+        metadata = np.asarray(self.suites_, dtype=object)[adjusted.argmax(1)]
+        out: dict[str, np.ndarray] = {"metadata": metadata, "confidence": adjusted.max(1)}
+        out.update({f"p_{s}": adjusted[:, j] for j, s in enumerate(self.suites_)})
         out.update(scores)
         out["mislabel_score"] = candidates[self.chosen_]
-        flagged = np.isin(metadata, [s for s in self.suites_ if suite_info(s).label_wrong])
-        out["suggested_label"] = suggest_labels(labels, sig["pred"], flagged, self.n_classes_)
+        out.update(self._verdicts(proba, candidates[self.chosen_], scores, sig, labels,
+                                  class_names))  # fmt: skip
         out.update({f"candidate:{k}": v for k, v in candidates.items()})
         return out
+
+    def _verdicts(self, proba: dict[str, np.ndarray], mislabel: np.ndarray,
+                  scores: dict[str, np.ndarray], sig: Signals, labels: np.ndarray,
+                  class_names: list[str] | None) -> dict[str, np.ndarray]:  # fmt: skip
+        """``verdict`` (clean or a problem kind), ``flagged``, ``p_value``, ``reason`` and the
+        suggested label with its confidence."""
+        n, epochs = labels.size, sig["pred"].shape[1]
+        verdict = np.full(n, CLEAN, dtype=object)
+        p_value, flagged = np.ones(n), np.zeros(n, dtype=bool)
+        kinds = self._flag_kinds()
+        if self.flagger_ is not None:
+            p = self.flagger_.p_values(self._kind_scores(proba[self.method_], mislabel))
+            p_value, which = self.flagger_.combined(p)
+            flagged = self.flagger_.flag(p_value)
+            verdict[flagged] = np.asarray(kinds, dtype=object)[which[flagged]]
+        alt, alt_count = other_prediction(labels, sig["pred"], self.n_classes_)
+        wrong = [s for s in self.suites_ if suite_info(s).label_wrong]
+        relabel = np.isin(verdict, wrong) | np.isin(
+            np.asarray(self.suites_, dtype=object)[proba[self.method_].argmax(1)], wrong
+        )
+        suggested = np.where(relabel & (alt_count > 0), alt, labels)
+        names = class_names or [str(c) for c in range(max(self.n_classes_, int(alt.max()) + 1))]
+        reason = np.full(n, "", dtype=object)
+        hit = np.flatnonzero(flagged)
+        if hit.size:
+            evidence = self._evidence(proba, scores, alt, alt_count, verdict, epochs)
+            reason[hit] = flag_reasons(hit, verdict[hit].tolist(), p_value,
+                                       self.flagger_.threshold if self.flagger_ else 0.0,
+                                       evidence, names)  # fmt: skip
+        return {"verdict": verdict, "flagged": flagged, "p_value": p_value, "reason": reason,
+                "suggested_label": suggested,
+                "suggested_confidence": np.where(relabel & (alt_count > 0), alt_count / epochs,
+                                                 np.nan)}  # fmt: skip
+
+    def _evidence(self, proba: dict[str, np.ndarray], scores: dict[str, np.ndarray],
+                  alt: np.ndarray, alt_count: np.ndarray, verdict: np.ndarray,
+                  epochs: int) -> dict[str, np.ndarray]:  # fmt: skip
+        n = verdict.size
+        col = np.array([self.suites_.index(v) if v in self.suites_ else 0 for v in verdict])
+        adjusted = self.adjusted(proba[self.method_])
+        evidence = {"alt": alt, "alt_count": alt_count, "epochs": np.full(n, epochs),
+                    "forgetting": scores["forgetting"], "correctness": scores["correctness"],
+                    "aum": scores["aum"], "p_kind": adjusted[np.arange(n), col]}  # fmt: skip
+        if "knn" in self.inferers_:
+            k = self.config.k
+            evidence["knn_votes"] = np.rint(proba["knn"][np.arange(n), col] * k)
+            evidence["k"] = np.full(n, k)
+        return evidence
 
     def run(
         self,
@@ -184,11 +321,27 @@ class AnalysisEngine:
         table = _ExampleTable(probed, names, self.suites_, extra or {})
         tally = _Tally(probed, truth)
         for span in table.spans(source, self.config.chunk_rows):
-            verdicts = self.score(span.start, span.signals, probed.y[span.start : span.stop])
+            labels = probed.y[span.start : span.stop]
+            verdicts = self.score(span.start, span.signals, labels, names)
             part = table.part(span, verdicts)
             tally.add(span, part, verdicts)
             sink.write(part)
+        self.tally_ = tally
         return self._summary(probed, tally)
+
+    def _flag_summary(self, tally: _Tally) -> dict[str, Any]:
+        """How many examples are flagged, of which kind, at which error level and p-value cut."""
+        by_kind = {k: tally.verdicts.get(k, 0) for k in self._flag_kinds()}
+        flagger = self.flagger_
+        return {
+            "fdr": self.config.fdr,
+            "p_threshold": flagger.threshold if flagger else None,
+            "calibration_probes": flagger.n_calibration if flagger else 0,
+            "smallest_p": flagger.smallest_p if flagger else None,
+            "flagged": int(sum(by_kind.values())),
+            "by_kind": by_kind,
+            "clean": tally.verdicts.get(CLEAN, 0),
+        }
 
     def _summary(self, probed: ProbedData, tally: _Tally) -> dict[str, Any]:
         summary: dict[str, Any] = {
@@ -202,6 +355,8 @@ class AnalysisEngine:
                 "heldout": {m: r.to_dict() for m, r in self.heldout_.items()},
             },
             "mislabel_score": {"chosen": self.chosen_, "heldout_ap": self.candidate_ap_},
+            "prevalence": self.prevalence_.to_dict(),
+            "flags": self._flag_summary(tally),
         }
         if tally.truth is not None:
             summary["detection"] = tally.detection()
@@ -216,13 +371,15 @@ class _Tally:
     probed: ProbedData
     truth: np.ndarray | None
     counts: dict[str, int] = field(default_factory=dict)
+    verdicts: dict[str, int] = field(default_factory=dict)
     candidates: dict[str, np.ndarray] = field(default_factory=dict)
 
     def add(self, span: _Span, part: pa.Table, verdicts: dict[str, np.ndarray]) -> None:
-        kinds, n = np.unique(part.column("metadata").to_numpy(zero_copy_only=False),
-                             return_counts=True)  # fmt: skip
-        for kind, c in zip(kinds.tolist(), n.tolist(), strict=True):
-            self.counts[str(kind)] = self.counts.get(str(kind), 0) + int(c)
+        for column, counts in (("metadata", self.counts), ("verdict", self.verdicts)):
+            kinds, n = np.unique(part.column(column).to_numpy(zero_copy_only=False),
+                                 return_counts=True)  # fmt: skip
+            for kind, c in zip(kinds.tolist(), n.tolist(), strict=True):
+                counts[str(kind)] = counts.get(str(kind), 0) + int(c)
         if self.truth is None:
             return
         for key, v in verdicts.items():
@@ -233,8 +390,9 @@ class _Tally:
                 full[span.lo : span.hi] = span.place(v, np.nan, np.float32)
 
     def detection(self) -> dict[str, Any]:
+        """Every candidate's detection quality over the examples that have a value."""
         assert self.truth is not None
-        scored = self.probed.example_row >= 0
+        scored = np.isfinite(self.candidates["mislabel_score"])
         t = np.asarray(self.truth, dtype=bool)
         return {
             "planted": int(t.sum()),
@@ -304,6 +462,10 @@ class _ExampleTable:
             "label_name": self.names[given].tolist(),
             "row": p.example_row[lo:hi],
             "probe_suite": self.probe_suite[lo:hi].tolist(),
+            "verdict": place(v["verdict"], UNSCORED, object).tolist(),
+            "flagged": place(v["flagged"], False, bool),
+            "p_value": place(v["p_value"], np.nan, np.float32),
+            "reason": place(v["reason"], "", object).tolist(),
             "metadata": place(v["metadata"], UNSCORED, object).tolist(),
             "confidence": place(v["confidence"], np.nan, np.float32),
         }
@@ -312,11 +474,12 @@ class _ExampleTable:
         cols["typicality"] = typ.score[lo:hi]
         cols["neighbour_label"] = typ.neighbour_label[lo:hi]
         cols["neighbour_share"] = typ.neighbour_share[lo:hi]
-        skip = {"metadata", "confidence", "suggested_label", *(f"p_{s}" for s in self.suites)}
+        skip = {*cols, "suggested_label", "suggested_confidence", *(f"p_{s}" for s in self.suites)}
         for name, values in v.items():
             if name not in skip and not name.startswith("candidate:"):
                 cols[name] = place(values, np.nan, np.float32)
         cols["suggested_label"] = place(v["suggested_label"], -1, np.int64)
+        cols["suggested_confidence"] = place(v["suggested_confidence"], np.nan, np.float32)
         for name, values in self.extra.items():
             cols[name] = list(values[lo:hi]) if isinstance(values, list) else values[lo:hi]
         return pa.table(cols)
@@ -331,18 +494,20 @@ def analyze_source(
     true_labels: np.ndarray | None = None,
     extra: dict[str, Any] | None = None,
     config: InferenceConfig | None = None,
+    like: AnalysisEngine | None = None,
 ) -> Analysis:
     """Fit the engine on ``source``'s probes and score all its rows; with ``out``, the examples
     table is written there (Parquet, one row group per chunk, atomically), else kept in memory.
     ``truth`` (a boolean mask of known label errors) adds detection quality; ``extra`` holds
-    further per-example columns (planted kind, captions)."""
+    further per-example columns (planted kind, captions); ``like``: see
+    :meth:`AnalysisEngine.fit`."""
     columns: dict[str, Any] = {}
     if truth is not None:
         columns["planted_error"] = np.asarray(truth, dtype=bool)
     if true_labels is not None:
         columns["true_label"] = np.asarray(true_labels, dtype=np.int64)
     columns.update(extra or {})
-    engine = AnalysisEngine(config).fit(source, probed)
+    engine = AnalysisEngine(config).fit(source, probed, like)
     if out is None:
         sink = _MemorySink()
         summary = engine.run(source, probed, sink, class_names, truth, columns)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import average_precision_score
 
+from stratigraphy.analysis.reasons import other_prediction
 from stratigraphy.analysis.scores import mislabel_direction
 from stratigraphy.probes.suites import suite_info
 
@@ -109,11 +110,5 @@ def suggest_labels(
 ) -> np.ndarray:
     """For flagged rows, the class predicted most often in the epochs that disagreed with the given
     label (the model's view before it memorised it); every other row keeps its label."""
-    n = pred.shape[0]
-    n_classes = max(n_classes, int(pred.max(initial=-1)) + 1)  # predictions beyond the labels
-    rows, epochs = np.nonzero((pred != labels[:, None]) & (pred >= 0))
-    counts = np.bincount(rows * n_classes + pred[rows, epochs], minlength=n * n_classes)
-    counts = counts.reshape(n, n_classes)
-    alt = counts.argmax(1)
-    has_alt = counts.max(1) > 0
-    return np.where(flagged & has_alt, alt, labels)
+    alt, count = other_prediction(labels, pred, n_classes)
+    return np.where(flagged & (count > 0), alt, labels)

@@ -1,10 +1,11 @@
 """Offline label correction: turn a run's verdicts and people's review decisions into a dataset.
 
 Human decisions from ``review.sqlite`` come first: relabel sets the label, remove and ood drop
-the example, keep protects it from automatic changes. The rest follows the policy: ``relabel``
-gives examples with p(mislabeled) ≥ threshold their suggested label and drops those with
-p(random_input) ≥ threshold (an input that resembles no class has no right label to give it),
-``remove`` drops both, ``keep`` changes nothing and only lists them.
+the example, keep protects it from automatic changes. The rest follows the policy, and acts
+only on examples the run flagged at its stated error level (``flagged``; ``strat run --fdr``),
+never on a raw probability: ``relabel`` gives a flagged example whose verdict is a wrong-label
+kind its suggested label and drops one whose verdict is an input like no class (it has no right
+label to give), ``remove`` drops both, ``keep`` changes nothing and only lists them.
 """
 
 from __future__ import annotations
@@ -64,8 +65,12 @@ class _Planner:
             raise ConfigError(
                 "this run has no mislabeled probe suite, so p(mislabeled) is unknown."
             )
-        self.remove = _suite_with("remove", ex) or ""
-        self.p_mis, self.p_ood = _prob(ex, relabel), _prob(ex, self.remove)
+        if "flagged" not in ex:
+            raise ConfigError(
+                f"{view.path} has no flags (written by an older stratigraphy); run it again."
+            )
+        self.relabel, self.remove = relabel, _suite_with("remove", ex) or ""
+        self.p_mis = _prob(ex, relabel)
         self.suggested = ex["suggested_label"].astype(np.int64)
         self.changes: dict[int, dict[str, object]] = {}
         self.decided: set[int] = set()
@@ -100,16 +105,18 @@ class _Planner:
             else:
                 self.record(i, "keep", None, "review", who)
 
-    def apply_policy(self, policy: str, threshold: float) -> None:
+    def apply_policy(self, policy: str) -> None:
+        """The run's flags, by verdict: wrong labels relabelled (or removed, or listed), inputs
+        like no class removed (or listed)."""
         ex, names, given = self.ex, self.view.class_names, self.given
-        scored = ex["row"] >= 0
-        for i in np.flatnonzero(scored & (self.p_mis >= threshold)).tolist():
+        flagged = ex["flagged"].astype(bool)
+        verdict = ex["verdict"].astype(str)
+        for i in np.flatnonzero(flagged & (verdict == self.relabel)).tolist():
             if i in self.decided:
                 continue
             evidence = (
-                f"p_mislabeled {self.p_mis[i]:.2f} ≥ {threshold:g}; the model predicted "
-                f"{names[self.suggested[i]]!r} most often; {ex['neighbour_share'][i]:.0%} of "
-                f"input-space neighbours are {names[int(ex['neighbour_label'][i])]!r}"
+                f"{ex['reason'][i]}; {ex['neighbour_share'][i]:.0%} of input-space neighbours "
+                f"are {names[int(ex['neighbour_label'][i])]!r}"
             )
             if policy == "relabel" and self.suggested[i] != given[i]:
                 self.record(i, "relabel", int(self.suggested[i]), "auto", evidence)
@@ -117,33 +124,27 @@ class _Planner:
                 self.record(i, "remove", None, "auto", evidence)
             else:
                 self.record(i, "keep", None, "auto", "flagged only: " + evidence)
-        if policy == "keep":
-            return
-        for i in np.flatnonzero(scored & (self.p_ood >= threshold)).tolist():
-            if i not in self.decided and i not in self.changes:
-                reason = (
-                    f"p_{self.remove} {self.p_ood[i]:.2f} ≥ {threshold:g}: "
-                    "looks out of distribution"
-                )
-                self.record(i, "remove", None, "auto", reason)
+        for i in np.flatnonzero(flagged & (verdict == self.remove)).tolist():
+            if i in self.decided or i in self.changes:
+                continue
+            action = "keep" if policy == "keep" else "remove"
+            prefix = "flagged only: " if policy == "keep" else ""
+            self.record(i, action, None, "auto", prefix + str(ex["reason"][i]))
 
 
 def plan_fixes(
     run: str | Path | RunView,
     policy: str = "relabel",
-    threshold: float = 0.5,
     use_review: bool = True,
 ) -> FixPlan:
-    """Decide every example's fate; human decisions first, then the policy."""
+    """Decide every example's fate; human decisions first, then the policy on the run's flags."""
     if policy not in POLICIES:
         raise ConfigError(f"--policy must be one of {POLICIES}; got {policy!r}.")
-    if not 0.0 < threshold <= 1.0:
-        raise ConfigError(f"--threshold must lie in (0, 1]; got {threshold}.")
     view = run if isinstance(run, RunView) else RunView.open(run)
     planner = _Planner(view)
     if use_review and (Path(view.path) / REVIEW_DB).is_file():
         planner.apply_review()
-    planner.apply_policy(policy, threshold)
+    planner.apply_policy(policy)
     changes = [planner.changes[i] for i in sorted(planner.changes)]
     return FixPlan(planner.labels, planner.keep, changes)
 
@@ -197,7 +198,6 @@ def apply_fixes(
     run_dir: str | Path,
     out: str | Path,
     policy: str = "relabel",
-    threshold: float = 0.5,
     use_review: bool = True,
 ) -> tuple[FixPlan, Path]:
     """Write the fixed dataset to ``out`` (.npz with inputs; .csv / .parquet with index and
@@ -205,7 +205,7 @@ def apply_fixes(
     out = Path(out)
     check_output_suffix(out)
     view = RunView.open(run_dir)
-    plan = plan_fixes(view, policy, threshold, use_review)
+    plan = plan_fixes(view, policy, use_review)
     write_subset(view, np.flatnonzero(plan.keep), plan.labels, out)
     changes = out.with_name(out.stem + ".changes.csv")
     write_changes_csv(plan, changes)

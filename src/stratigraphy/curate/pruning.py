@@ -60,7 +60,7 @@ def select_keep(
     seed: int = 0,
 ) -> np.ndarray:
     """Indices of the examples to keep (sorted). ``drop`` marks examples removed first (e.g.
-    inferred mislabeled or out-of-distribution); ``class_error`` switches on class quotas."""
+    flagged as mislabeled or out-of-distribution); ``class_error`` switches on class quotas."""
     if not 0.0 < keep <= 1.0:
         raise ConfigError(f"--keep must lie in (0, 1]; got {keep}.")
     ends = keep_high()
@@ -113,7 +113,10 @@ def prune_run(
     scores = {k: ex[k] for k in prune_scores() if k in ex}
     drop = ~(ex["row"] >= 0)
     if drop_flagged:
-        drop |= np.isin(ex["metadata"].astype(str), suites_with_action())
+        if "flagged" not in ex:
+            raise ConfigError(f"{run_dir} has no flags (written by an older stratigraphy).")
+        acted_on = np.isin(ex["verdict"].astype(str), suites_with_action())
+        drop |= ex["flagged"].astype(bool) & acted_on
     error = None
     if quotas:
         error = (

@@ -34,7 +34,7 @@ def _gallery(view: RunView) -> list[dict[str, Any]]:
     names = view.class_names
     out = []
     for kind in view.suites:
-        members = np.flatnonzero(ex["metadata"] == kind)
+        members = np.flatnonzero((ex["metadata"] == kind) & (ex["row"] >= 0))
         if members.size == 0:
             continue
         top = members[np.argsort(-ex["confidence"][members], kind="stable")[:GALLERY_SIZE]]
@@ -64,6 +64,30 @@ def _gallery(view: RunView) -> list[dict[str, Any]]:
             )
         out.append({"kind": kind, "count": int(members.size), "examples": items})
     return out
+
+
+def _answer(summary: dict[str, Any], run_dir: Path) -> dict[str, Any] | None:
+    """The report's first section: estimated share of each kind, flags, what to do next."""
+    prevalence, flags = summary.get("prevalence"), summary.get("flags")
+    if prevalence is None or flags is None:
+        return None
+    rows = [
+        {"kind": k, "share": prevalence["share"][k], "low": prevalence["low"][k],
+         "high": prevalence["high"][k], "flagged": flags["by_kind"].get(k)}
+        for k in prevalence["share"]
+    ]  # fmt: skip
+    smallest = flags.get("smallest_p") or 1.0
+    problems = sum(prevalence["share"].get(k, 0.0) for k in flags["by_kind"])
+    return {
+        "rows": rows,
+        "flagged": flags["flagged"],
+        "fdr": flags["fdr"],
+        "threshold": flags["p_threshold"],
+        "calibration": flags["calibration_probes"],
+        "smallest_p": smallest,
+        "too_few": flags["flagged"] == 0 and smallest > flags["fdr"] * problems,
+        "run": str(run_dir),
+    }
 
 
 def build_report(run_dir: str | Path) -> str:
@@ -96,6 +120,7 @@ def build_report(run_dir: str | Path) -> str:
     context = {
         "run": run,
         "training": view.training,
+        "answer": _answer(summary, Path(run_dir)),
         "summary": summary,
         "counts": sorted(summary["counts"].items(), key=lambda kv: -kv[1]),
         "present": present,

@@ -73,8 +73,17 @@ class ReviewData:
         self.probes = ProbeNeighbours(view)
         scored = np.flatnonzero(self.metadata != "unscored")
         self.by_confidence = scored[np.argsort(-self.confidence[scored], kind="stable")]
-        self.queue = self.by_confidence[np.isin(self.metadata[self.by_confidence], FLAGGED)]
+        self.queue = self._flag_queue(ex)
         self.data = view.data
+
+    def _flag_queue(self, ex: dict[str, np.ndarray]) -> np.ndarray:
+        """The examples flagged at the run's error level, strongest evidence (smallest p-value)
+        first; runs written before flags existed queue their flag-worthy inferred kinds."""
+        if "flagged" not in ex:
+            return self.by_confidence[np.isin(self.metadata[self.by_confidence], FLAGGED)]
+        flagged = np.flatnonzero(ex["flagged"].astype(bool))
+        order = np.lexsort((-self.confidence[flagged], ex["p_value"][flagged]))
+        return flagged[order]
 
     def summary_of(self, i: int) -> dict[str, Any]:
         ex = self.examples
@@ -84,6 +93,8 @@ class ReviewData:
             "suggested": int(ex["suggested_label"][i]),
             "metadata": str(self.metadata[i]),
             "confidence": float(self.confidence[i]),
+            "verdict": str(ex["verdict"][i]) if "verdict" in ex else None,
+            "reason": str(ex["reason"][i]) if "reason" in ex else "",
         }
 
     def detail(self, i: int) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from stratigraphy.core.errors import ConfigError, ProbeBudgetError
 from stratigraphy.core.seeding import stream
 from stratigraphy.probes.suites import (
     BUILTIN_SUITES,
+    MISLABEL_KINDS,
     RANDOM_INPUT_KINDS,
     SUITES,
     Suite,
@@ -26,15 +27,20 @@ from stratigraphy.probes.suites import (
 )
 from stratigraphy.probes.typicality import Typicality, neighbour_typicality
 
+CALIBRATION_SIZE = 100
+
 
 def auto_probe_size(n: int) -> int:
-    """Probes per suite: 1/40 of the data, between 20 and MAP-D's 500."""
-    return int(np.clip(n // 40, 20, 500))
+    """Probes per suite: 1/40 of the data, but at least 100 where the data allows (1/16 of it),
+    so the flags' error rate is calibrated on 100 held-out correctly labelled probes (typical and
+    atypical, half of each held out); between 20 and MAP-D's 500."""
+    return int(np.clip(max(n // 40, min(CALIBRATION_SIZE, n // 16)), 20, 500))
 
 
 @dataclass
 class ProbeConfig:
-    """Which suites to build, how many probes each, and the user's own suites (name → indices)."""
+    """Which suites to build, how many probes each, and the user's own suites (name → indices);
+    ``keep_out``: examples that must stay ordinary training rows (no probe, no source)."""
 
     suites: tuple[str, ...] = BUILTIN_SUITES
     size: int | None = None
@@ -43,6 +49,8 @@ class ProbeConfig:
     user_suites: dict[str, np.ndarray] = field(default_factory=dict)
     seed: int = 0
     random_input: str = "mixed"
+    mislabel: str = "mixed"
+    keep_out: np.ndarray | None = None
 
     def validate(self) -> None:
         unknown = [s for s in self.suites if s not in SUITES]
@@ -55,6 +63,8 @@ class ProbeConfig:
             raise ConfigError("Metadata inference needs at least two probe suites.")
         if not 0.0 < self.heldout_fraction < 1.0:
             raise ConfigError("heldout_fraction must lie strictly between 0 and 1.")
+        if self.mislabel not in MISLABEL_KINDS:
+            raise ConfigError(f"mislabel must be one of {MISLABEL_KINDS}; got {self.mislabel!r}.")
         if self.random_input not in RANDOM_INPUT_KINDS:
             raise ConfigError(f"random_input must be one of {RANDOM_INPUT_KINDS}.")
         if self.size is not None and self.size < 2:
@@ -169,8 +179,9 @@ def _choose_sources(
     their neighbours' plurality, and, for consumed suites, random clean-looking examples (so a
     probe is one kind of problem only)."""
     free = np.ones(typ.score.size, dtype=bool)
-    for idx in user.values():
-        free[idx] = False
+    keep_out = np.empty(0, np.int64) if config.keep_out is None else config.keep_out
+    for idx in [*user.values(), keep_out]:
+        free[np.asarray(idx, dtype=np.int64)] = False
     chosen: dict[str, np.ndarray] = {}
     order = np.argsort(-typ.score, kind="stable")
     if "typical" in config.suites:
@@ -280,7 +291,8 @@ def build_probes(
     example_row[kept] = np.arange(kept.size)
 
     rows = _Rows([X[kept]], [y[kept]], [kept], [], kept.size)
-    ctx = TransformContext(X, y, n_classes, config.corruption_std, config.random_input)
+    ctx = TransformContext(X, y, n_classes, config.corruption_std, config.random_input,
+                           config.mislabel, typ.confusion)  # fmt: skip
     suite_names = [*config.suites, *user]
     for name in suite_names:
         info = suite_info(name, tuple(user))

@@ -47,6 +47,8 @@ class TransformContext:
     n_classes: int
     corruption_std: float | None
     random_input: str
+    mislabel: str = "mixed"
+    confusion: np.ndarray | None = None
 
     @property
     def image(self) -> bool:
@@ -144,12 +146,41 @@ def _shuffle_patches(out: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+MISLABEL_KINDS = ("mixed", "confusion", "uniform")
+
+
+def plausible_labels(
+    given: np.ndarray, confusion: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Another class for each label, drawn in proportion to how often the data's own neighbours
+    confuse its class with each other class (``confusion``, C×C); uniform where a class is
+    confused with none."""
+    c = confusion.shape[0]
+    weights = confusion[given].astype(np.float64)
+    weights[np.arange(given.size), given] = 0.0
+    none = weights.sum(1) <= 0
+    weights[none] = 1.0
+    weights[none, given[none]] = 0.0
+    cdf = np.cumsum(weights / weights.sum(1, keepdims=True), axis=1)
+    draw = rng.random(given.size)[:, None]
+    return np.minimum((cdf < draw).sum(1), c - 1).astype(np.int64)
+
+
 def _wrong_label(
     ctx: TransformContext, src: np.ndarray, size: int, rng: np.random.Generator
 ) -> ProbeInputs:
-    """MAP-D's mislabeled probes: the label replaced by another class, uniformly."""
-    labels = (ctx.y[src] + rng.integers(1, ctx.n_classes, size=src.size)) % ctx.n_classes
-    names = [f"label {int(a)}→{int(b)}" for a, b in zip(ctx.y[src], labels, strict=True)]
+    """Mislabeled probes: the label replaced by another class. ``uniform`` is MAP-D's (any
+    other class alike); ``confusion`` follows the data's own confusions, as people's errors do
+    (a shirt called a T-shirt, not a bag); ``mixed`` (the default) is half of each."""
+    given = ctx.y[src]
+    labels = (given + rng.integers(1, ctx.n_classes, size=src.size)) % ctx.n_classes
+    if ctx.mislabel != "uniform" and ctx.confusion is not None:
+        plausible = plausible_labels(given, ctx.confusion, rng)
+        take = np.ones(src.size, bool) if ctx.mislabel == "confusion" else (
+            np.arange(src.size) % 2 == 0
+        )  # fmt: skip
+        labels = np.where(take, plausible, labels)
+    names = [f"label {int(a)}→{int(b)}" for a, b in zip(given, labels, strict=True)]
     return ProbeInputs(ctx.X[src], labels, names)
 
 
@@ -199,4 +230,5 @@ RANDOM_INPUT = register_suite(
 )  # fmt: skip
 BUILTIN_SUITES: tuple[str, ...] = tuple(SUITES)
 UNSCORED = "unscored"
+CLEAN = "clean"
 UNSCORED_COLOUR = "#c7c7c7"

@@ -24,7 +24,9 @@ MAX_DIMS = 64
 class Typicality:
     """Per-example proxy: ``consistency`` (neighbour label agreement), ``agrees`` (label is the
     neighbours' plurality), ``distance`` (mean distance to them), ``score`` in [0, 1], and the
-    neighbours' plurality label with its share (evidence for label fixes)."""
+    neighbours' plurality label with its share (evidence for label fixes); ``confusion[c]``: the
+    mean share of each class among the neighbours of class c's examples (the data's own
+    confusions, which realistic mislabeled probes follow)."""
 
     consistency: np.ndarray
     agrees: np.ndarray
@@ -32,6 +34,7 @@ class Typicality:
     score: np.ndarray
     neighbour_label: np.ndarray
     neighbour_share: np.ndarray
+    confusion: np.ndarray | None = None
 
 
 def embed_for_neighbours(X: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -69,6 +72,9 @@ def neighbour_typicality(X: np.ndarray, y: np.ndarray, k: int = 20, seed: int = 
     agrees = plurality == y
     distance = dist.mean(1)
     score = (rankdata(consistency) + rankdata(-distance)) / (2.0 * n)
+    confusion = np.zeros((n_classes, n_classes), dtype=np.float64)
+    np.add.at(confusion, y, shares)
+    confusion /= np.maximum(np.bincount(y, minlength=n_classes), 1)[:, None]
     return Typicality(
         consistency.astype(np.float32),
         agrees,
@@ -76,4 +82,5 @@ def neighbour_typicality(X: np.ndarray, y: np.ndarray, k: int = 20, seed: int = 
         score.astype(np.float32),
         plurality.astype(np.int64),
         shares.max(1).astype(np.float32),
+        confusion,
     )

@@ -1,0 +1,211 @@
+"""The source fold: a second, smaller training in which the examples consumed as sources of
+transformed probes are ordinary data, so every example of the user's data gets a verdict.
+
+MAP-D takes a probe's source out of the training data (a mislabeled probe beside its correctly
+labelled twin could never be learned, and the twin would look doubtful). The source fold trains
+on those examples plus a seeded sample of the rest (``source_fold`` of the data, at least 2,000
+examples where the data has them), with fresh probe suites built from the other examples, and
+judges the former sources with an engine fitted on its own probes. It shares the main fold's
+priors and p-value cut, so its verdicts and flags are on the same scale; its cost is the
+``source_fold`` share of one training.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from stratigraphy.analysis.engine import Analysis, AnalysisEngine, analyze_source
+from stratigraphy.analysis.evaluation import detection_quality
+from stratigraphy.analysis.sources import ArraySource
+from stratigraphy.config import RunConfig
+from stratigraphy.core.atomic import RowGroupWriter
+from stratigraphy.core.seeding import stream
+from stratigraphy.data.planting import Planted
+from stratigraphy.data.sources import LabelledData
+from stratigraphy.probes.build import ProbedData, build_probes
+from stratigraphy.record.store import DynamicsStore
+from stratigraphy.record.training import train_and_record
+
+FOLD_DIR = "source_fold"
+MIN_FOLD_EXAMPLES = 2000
+_MAIN_FOLD_COLUMNS = ("probe_suite", "typicality", "neighbour_label", "neighbour_share")
+
+
+@dataclass
+class SourceFold:
+    """The examples the fold trains on (``subset``, original indices, sorted), the former
+    sources among them, and its probed training set."""
+
+    subset: np.ndarray
+    judged: np.ndarray
+    probed: ProbedData
+
+    @classmethod
+    def plan(cls, cfg: RunConfig, data: LabelledData, main: ProbedData) -> SourceFold | None:
+        """The fold's examples and probes, or None when no example was consumed."""
+        judged = np.flatnonzero(main.example_row < 0)
+        if judged.size == 0 or cfg.source_fold <= 0.0:
+            return None
+        n = data.n
+        size = min(n, max(int(round(cfg.source_fold * n)), MIN_FOLD_EXAMPLES, 4 * judged.size))
+        others = np.setdiff1d(np.arange(n), judged)
+        rng = stream(cfg.seed, "source-fold")
+        subset = np.union1d(judged, rng.choice(others, size - judged.size, replace=False))
+        probes = replace(
+            cfg.probes,
+            size=None,
+            user_suites={},
+            seed=cfg.probes.seed + 1,
+            keep_out=np.searchsorted(subset, judged),
+        )
+        probed = build_probes(data.X[subset], data.y[subset], data.n_classes, probes)
+        return cls(subset, judged, probed)
+
+    def train(self, cfg: RunConfig, n_classes: int, out: Path,
+              on_batch: Callable[[int, int], None] | None = None) -> float:  # fmt: skip
+        """Train and record the fold under ``out/source_fold``; returns the seconds it took."""
+        t0 = time.perf_counter()
+        training = replace(cfg.training, seed=cfg.training.seed + 1)
+        train_and_record(self.probed.X, self.probed.y, n_classes, training, out / FOLD_DIR,
+                         resume=cfg.resume, on_batch=on_batch)  # fmt: skip
+        return time.perf_counter() - t0
+
+    def analyse(
+        self,
+        cfg: RunConfig,
+        data: LabelledData,
+        planted: Planted | None,
+        truth: np.ndarray | None,
+        extra: dict[str, Any],
+        main: AnalysisEngine,
+        out: Path,
+    ) -> Analysis:
+        """The fold's verdicts for its examples, from an engine sharing ``main``'s priors and
+        p-value cut."""
+        sub = self.subset
+        store = DynamicsStore(out / FOLD_DIR / "dynamics" / ("eval" if cfg.training.eval_pass
+                                                             else ""))  # fmt: skip
+        extra_sub = {k: [v[i] for i in sub] if isinstance(v, list) else np.asarray(v)[sub]
+                     for k, v in extra.items()}  # fmt: skip
+        inference = replace(cfg.inference, chunk_rows=max(self.probed.X.shape[0], 1))
+        return analyze_source(
+            ArraySource(store.read_all()), self.probed, data.class_names, None,
+            None if truth is None else truth[sub],
+            planted.true_label[sub] if planted is not None else None,
+            extra_sub, inference, like=main,
+        )  # fmt: skip
+
+
+def judged_rows(fold: SourceFold, analysis: Analysis) -> pa.Table:
+    """The fold's examples-table rows of the former sources, under their original indices."""
+    at = np.searchsorted(fold.subset, fold.judged)
+    table = analysis.examples.take(pa.array(at))
+    i = table.column_names.index("index")
+    return table.set_column(i, "index", pa.array(fold.judged, pa.int64()))
+
+
+def merge_examples(path: Path, judged: pa.Table) -> None:
+    """Put the fold's rows for the former sources into the main examples table, streaming it a
+    row group at a time (the fold's rows keep ``row`` = -1: they have no main-fold row; their
+    trajectory is ``fold_row`` of ``source_fold/dynamics``)."""
+    main = pq.ParquetFile(path)
+    schema = main.schema_arrow
+    fold_rows = judged.column("row").to_numpy()
+    judged = judged.drop_columns(["row"]).append_column("row", pa.array(np.full(len(judged), -1)))
+    judged = judged.append_column("fold_row", pa.array(fold_rows, pa.int64()))
+    cols = {
+        name: judged.column(name) if name in judged.column_names
+        else pa.nulls(len(judged), schema.field(name).type)
+        for name in schema.names
+    }  # fmt: skip
+    cols["fold_row"] = judged.column("fold_row")
+    judged = pa.table(cols)
+    target = schema.append(pa.field("fold_row", pa.int64()))
+    judged = judged.cast(target)
+    index = judged.column("index").to_numpy()
+    group = main.metadata.row_group(0).num_rows if main.num_row_groups else 1
+    with RowGroupWriter(path, max(group, 1)) as w:
+        for g in range(main.num_row_groups):
+            part = main.read_row_group(g)
+            idx = part.column("index").to_numpy()
+            part = part.append_column("fold_row", pa.array(np.full(len(part), -1), pa.int64()))
+            lo, hi = np.searchsorted(index, [idx[0], idx[-1] + 1]) if idx.size else (0, 0)
+            if hi > lo:
+                hit = np.isin(idx, index[lo:hi])
+                new = judged.slice(lo, hi - lo)
+                for name in _MAIN_FOLD_COLUMNS:  # facts of the whole data, not of the fold
+                    j = new.column_names.index(name)
+                    new = new.set_column(j, name, part.column(name).filter(pa.array(hit)))
+                part = pa.concat_tables([part.filter(pa.array(~hit)), new]).sort_by("index")
+            w.write(part)
+
+
+def merged_counts(path: Path) -> dict[str, dict[str, int]]:
+    """Examples per inferred kind (``metadata``) and per verdict, over the merged table."""
+    table = pq.read_table(path, columns=["metadata", "verdict"])
+    out: dict[str, dict[str, int]] = {}
+    for column in ("metadata", "verdict"):
+        kinds, n = np.unique(table.column(column).to_numpy(zero_copy_only=False),
+                             return_counts=True)  # fmt: skip
+        out[column] = {str(k): int(c) for k, c in zip(kinds.tolist(), n.tolist(), strict=True)}
+    return out
+
+
+def merged_detection(
+    main: AnalysisEngine, fold: SourceFold, fold_engine: AnalysisEngine, truth: np.ndarray
+) -> dict[str, Any]:
+    """Every candidate's detection quality over all examples, the former sources judged by
+    the fold."""
+    t = np.asarray(truth, dtype=bool)
+    at = np.searchsorted(fold.subset, fold.judged)
+    scores = {}
+    for name, values in main.tally_.candidates.items():
+        full = values.copy()
+        if name in fold_engine.tally_.candidates:
+            full[fold.judged] = fold_engine.tally_.candidates[name][at]
+        keep = np.isfinite(full)
+        scores[name] = detection_quality(full[keep], t[keep])
+    return {"planted": int(t.sum()), "planted_scored": int(t.sum()), "scores": scores}
+
+
+def judge_sources(
+    cfg: RunConfig,
+    fold: SourceFold,
+    data: LabelledData,
+    planted: Planted | None,
+    truth: np.ndarray | None,
+    extra: dict[str, Any],
+    analysis: Analysis,
+) -> None:
+    """Judge the former sources in the fold, write their rows into the run's examples table
+    and bring the summary's counts, flags and detection to every example."""
+    out = Path(cfg.out)
+    path = out / "examples.parquet" if analysis.path is None else analysis.path
+    judged = fold.analyse(cfg, data, planted, truth, extra, analysis.engine, out)
+    merge_examples(path, judged_rows(fold, judged))
+    summary, counts = analysis.summary, merged_counts(path)
+    summary["counts"] = dict(sorted(counts["metadata"].items()))
+    summary["n_scored"] = summary["n_examples"]
+    flags = summary["flags"]
+    flags["by_kind"] = {k: counts["verdict"].get(k, 0) for k in flags["by_kind"]}
+    flags["flagged"] = int(sum(flags["by_kind"].values()))
+    flags["clean"] = counts["verdict"].get("clean", 0)
+    if truth is not None and "detection" in summary:
+        summary["detection"] = merged_detection(analysis.engine, fold, judged.engine, truth)
+    method = judged.engine.method_
+    summary["source_fold"] = {
+        "examples": int(fold.subset.size),
+        "judged": int(fold.judged.size),
+        "training_rows": int(fold.probed.X.shape[0]),
+        "method": method,
+        "heldout_accuracy": judged.summary["inference"]["heldout"][method]["accuracy"],
+        "mislabel_score": judged.engine.chosen_,
+    }
