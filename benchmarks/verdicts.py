@@ -1,0 +1,225 @@
+"""Verdicts a user can trust, measured: prevalence, flags at a stated error level, actions.
+
+For each setting the main job runs end to end (``strat run``: probes, one training, the source
+fold, the engine) and cleanlab runs on the same planted data with the same model and epochs
+(5-fold cross-validated probabilities from the library's MLP). Per setting it prints:
+
+- the estimated share of each planted kind with its 95% interval, beside the truth and beside
+  cleanlab's estimated share of label issues (``num_label_issues`` and ``1 - trace`` of
+  ``estimate_joint``);
+- at ``--fdr 0.1``: how many examples are flagged, the realised share of false flags (flagged
+  but nothing planted) and the share of planted problems caught, beside
+  ``find_label_issues``' precision and recall;
+- the AP of ``mislabel_score`` against planted label errors (or, for the tweets as they are,
+  against crowd agreement < 0.6), the best classic score's and cleanlab's self-confidence AP;
+- ``strat fix --policy relabel``'s removed share and the review queue against the estimate;
+- unscored rows and the source fold's cost beside the main training.
+
+    python benchmarks/verdicts.py                          # every setting
+    python benchmarks/verdicts.py --only fmnist-none,tweets-crowd [--limit 20000] [--epochs 15]
+
+Fashion-MNIST settings use its first ``--limit`` training images (default 20,000) so that the
+six trainings of a setting (one run, five cross-validation folds) fit on two CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from _common import OUT, fashion_mnist_available
+from detect import TWEETS, cv_probs
+
+from stratigraphy import RunConfig, load_fashion_mnist, run
+from stratigraphy.analysis.evaluation import detection_quality
+from stratigraphy.analysis.scores import SCORES, mislabel_direction
+from stratigraphy.curate.fixes import plan_fixes
+from stratigraphy.data.sources import LabelledData
+from stratigraphy.data.tables import read_table
+
+KIND_TO_SUITE = {"mislabeled": "mislabeled", "corrupted": "corrupted",
+                 "out_of_distribution": "random_input"}  # fmt: skip
+
+
+@dataclass
+class Setting:
+    name: str
+    data: str
+    plant: dict[str, object]
+    title: str
+
+
+SETTINGS = [
+    Setting("fmnist-none", "fmnist", {"noise_rate": 0.0}, "Fashion-MNIST, nothing planted"),
+    Setting("fmnist-sym20", "fmnist", {"noise_rate": 0.2}, "Fashion-MNIST, 20% symmetric"),
+    Setting("fmnist-sym40", "fmnist", {"noise_rate": 0.4}, "Fashion-MNIST, 40% symmetric"),
+    Setting("fmnist-asym20", "fmnist", {"noise_rate": 0.2, "noise_kind": "asymmetric"},
+            "Fashion-MNIST, 20% asymmetric (real confusions)"),
+    Setting("fmnist-mix", "fmnist",
+            {"noise_rate": 0.1, "corrupt_rate": 0.05, "ood_rate": 0.03},
+            "Fashion-MNIST, 10% mislabeled + 5% corrupted + 3% out-of-distribution"),
+    Setting("tweets-crowd", "tweets", {"noise_rate": 0.0},
+            "airline tweets as they are (reference: crowd agreement < 0.6)"),
+    Setting("tweets-sym20", "tweets", {"noise_rate": 0.2}, "airline tweets, 20% symmetric"),
+    Setting("tweets-sym40", "tweets", {"noise_rate": 0.4}, "airline tweets, 40% symmetric"),
+    Setting("tweets-asym20", "tweets", {"noise_rate": 0.2, "noise_kind": "asymmetric"},
+            "airline tweets, 20% asymmetric (neutral↔positive, neutral↔negative)"),
+    Setting("tweets-mix", "tweets",
+            {"noise_rate": 0.1, "corrupt_rate": 0.05, "ood_rate": 0.03},
+            "airline tweets, 10% mislabeled + 5% corrupted + 3% out-of-distribution"),
+]  # fmt: skip
+
+
+def _config(s: Setting, out: Path, epochs: int, seed: int) -> RunConfig:
+    flags = {**s.plant, "model": "mlp", "epochs": epochs}
+    if s.data == "tweets":
+        flags.update(source=str(TWEETS), text_column="text", label_column="airline_sentiment")
+    else:
+        flags.update(source="fashion-mnist")
+    return RunConfig.build(out, seed=seed, **flags)
+
+
+def _fmnist(limit: int) -> LabelledData:
+    d = load_fashion_mnist()
+    return LabelledData(d.X[:limit], d.y[:limit], d.class_names, name=f"fashion-mnist[:{limit}]")
+
+
+def evaluate(s: Setting, epochs: int, seed: int, limit: int) -> dict:
+    out = OUT / "verdicts" / s.name
+    cfg = _config(s, out, epochs, seed)
+    if out.exists():
+        shutil.rmtree(out)
+    source = _fmnist(limit) if s.data == "fmnist" else cfg.data.load_source(None)
+    t0 = time.perf_counter()
+    result = run(cfg, data=source)
+    wall = time.perf_counter() - t0
+    planted = cfg.data.planted(source)
+    data = planted.data if planted is not None else source
+    kind = planted.kind if planted is not None else np.full(data.n, "clean", dtype=object)
+    ex = pq.read_table(out / "examples.parquet").to_pandas()
+    summary = result.summary
+    prev = summary["prevalence"]
+    n = data.n
+    r: dict = {"setting": s.name, "title": s.title, "n": n, "epochs": epochs, "wall_s": wall}
+    r["unscored"] = int((ex.verdict == "unscored").sum())
+    t = summary["timings"]
+    r["training_s"], r["source_fold_s"] = t["training_s"], t["source_fold_s"]
+    r["prevalence"] = {
+        suite: {"truth": float(np.mean(kind == k)), "share": prev["share"][suite],
+                "low": prev["low"][suite], "high": prev["high"][suite]}
+        for k, suite in KIND_TO_SUITE.items()
+    }  # fmt: skip
+    problem = np.asarray(kind != "clean")
+    flagged = ex.flagged.to_numpy()
+    r["flags"] = {
+        "flagged": int(flagged.sum()),
+        "false_share": float((~problem[flagged]).mean()) if flagged.any() else 0.0,
+        "caught": float(flagged[problem].mean()) if problem.any() else float("nan"),
+        "by_kind": summary["flags"]["by_kind"],
+        "corrupted_or_random": float(ex.verdict.isin(["corrupted", "random_input"]).mean()),
+    }
+    est_problems = n * sum(prev["share"][k] for k in summary["flags"]["by_kind"])
+    r["review"] = {"queue": int(flagged.sum()), "estimated_problems": est_problems,
+                   "allowed": est_problems + 0.1 * flagged.sum()}  # fmt: skip
+    plan = plan_fixes(out, "relabel", use_review=False)
+    r["fix_removed_share"] = float((~plan.keep).mean())
+
+    from cleanlab.count import estimate_joint, num_label_issues
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    probs, cl_wall = cv_probs(data, data.y, epochs, seed)
+    cl_score = 1.0 - get_label_quality_scores(data.y, probs)
+    cl_issues = find_label_issues(data.y, probs)
+    joint = estimate_joint(data.y, probs)
+    r["cleanlab"] = {
+        "num_label_issues_share": float(num_label_issues(data.y, probs) / n),
+        "joint_noise_share": float(1.0 - np.trace(joint)),
+        "flagged": int(cl_issues.sum()),
+        "precision": float(problem[cl_issues].mean()) if cl_issues.any() else float("nan"),
+        "recall": float(cl_issues[problem].mean()) if problem.any() else float("nan"),
+        "wall_s": cl_wall,
+    }
+    truth = planted.label_errors if planted is not None and planted.label_errors.any() else None
+    if s.name == "tweets-crowd":
+        conf = read_table(TWEETS).column("airline_sentiment_confidence").to_numpy()
+        truth = np.asarray(conf, dtype=np.float64) < 0.6
+    if truth is not None:
+        aps = {name: detection_quality(mislabel_direction(name) * ex[name].to_numpy(), truth)["ap"]
+               for name in SCORES if name in ex}  # fmt: skip
+        best = max(aps, key=lambda k: aps[k])
+        r["ap"] = {
+            "reference": int(truth.sum()),
+            "mislabel_score": detection_quality(ex.mislabel_score.to_numpy(), truth)["ap"],
+            "chosen": summary["mislabel_score"]["chosen"],
+            "best_classic": best,
+            "best_classic_ap": aps[best],
+            "cleanlab": detection_quality(cl_score, truth)["ap"],
+        }
+    return r
+
+
+def print_setting(r: dict) -> None:
+    print(f"\n### {r['title']} ({r['n']} examples, {r['epochs']} epochs)\n")
+    print("| kind | truth | estimated | 95% interval |")
+    print("|---|---|---|---|")
+    for suite, p in r["prevalence"].items():
+        print(f"| {suite} | {p['truth']:.1%} | {p['share']:.1%} | {p['low']:.1%}–{p['high']:.1%} |")
+    c = r["cleanlab"]
+    print(f"\ncleanlab (5-fold CV, same MLP): num_label_issues {c['num_label_issues_share']:.1%}, "
+          f"1 − trace(estimate_joint) {c['joint_noise_share']:.1%}.\n")  # fmt: skip
+    f = r["flags"]
+    caught = f"{f['caught']:.3f}" if f["caught"] == f["caught"] else "—"
+    print(f"- flags at fdr 0.1: {f['flagged']} ({f['by_kind']}), realised false share "
+          f"{f['false_share']:.3f}, planted problems caught {caught}; corrupted or random-input "
+          f"verdicts {f['corrupted_or_random']:.2%}")  # fmt: skip
+    print(f"- cleanlab find_label_issues: {c['flagged']} flagged, precision {c['precision']:.3f}, "
+          f"recall {c['recall']:.3f}")  # fmt: skip
+    if "ap" in r:
+        a = r["ap"]
+        print(f"- AP against {a['reference']} references: mislabel_score ({a['chosen']}) "
+              f"{a['mislabel_score']:.3f}; best classic ({a['best_classic']}) "
+              f"{a['best_classic_ap']:.3f}; cleanlab {a['cleanlab']:.3f}")  # fmt: skip
+    q = r["review"]
+    print(f"- strat fix --policy relabel removes {r['fix_removed_share']:.2%}; review queue "
+          f"{q['queue']} against {q['estimated_problems']:.0f} estimated problems "
+          f"(+ allowed false share: {q['allowed']:.0f})")  # fmt: skip
+    print(f"- unscored rows {r['unscored']}; main training {r['training_s']:.0f} s, source fold "
+          f"{r['source_fold_s']:.0f} s ({r['source_fold_s'] / r['training_s']:.0%} more); "
+          f"run wall {r['wall_s']:.0f} s, cleanlab {c['wall_s']:.0f} s")  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default=",".join(s.name for s in SETTINGS))
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--limit", type=int, default=20_000)
+    args = ap.parse_args()
+    wanted = set(args.only.split(","))
+    results = []
+    for s in SETTINGS:
+        if s.name not in wanted:
+            continue
+        if s.data == "fmnist" and not fashion_mnist_available():
+            print(f"skipping {s.name}: Fashion-MNIST is not installed (dataset-fashion-mnist)")
+            continue
+        if s.data == "tweets" and not TWEETS.is_file():
+            print(f"skipping {s.name}: {TWEETS} is absent")
+            continue
+        r = evaluate(s, args.epochs, args.seed, args.limit)
+        print_setting(r)
+        sys.stdout.flush()
+        results.append(r)
+        (OUT / "verdicts.json").write_text(json.dumps(results, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()
