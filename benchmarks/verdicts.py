@@ -56,24 +56,21 @@ class Setting:
     title: str
 
 
+MIXES = [
+    ("none", {"noise_rate": 0.0}, "nothing planted"),
+    ("sym20", {"noise_rate": 0.2}, "20% symmetric"),
+    ("sym40", {"noise_rate": 0.4}, "40% symmetric"),
+    ("asym20", {"noise_rate": 0.2, "noise_kind": "asymmetric"}, "20% asymmetric (real confusions)"),
+    ("mix", {"noise_rate": 0.1, "corrupt_rate": 0.05, "ood_rate": 0.03},
+     "10% mislabeled + 5% corrupted + 3% out-of-distribution"),
+]  # fmt: skip
+DATASETS = {"fmnist": "Fashion-MNIST", "tweets": "airline tweets"}
 SETTINGS = [
-    Setting("fmnist-none", "fmnist", {"noise_rate": 0.0}, "Fashion-MNIST, nothing planted"),
-    Setting("fmnist-sym20", "fmnist", {"noise_rate": 0.2}, "Fashion-MNIST, 20% symmetric"),
-    Setting("fmnist-sym40", "fmnist", {"noise_rate": 0.4}, "Fashion-MNIST, 40% symmetric"),
-    Setting("fmnist-asym20", "fmnist", {"noise_rate": 0.2, "noise_kind": "asymmetric"},
-            "Fashion-MNIST, 20% asymmetric (real confusions)"),
-    Setting("fmnist-mix", "fmnist",
-            {"noise_rate": 0.1, "corrupt_rate": 0.05, "ood_rate": 0.03},
-            "Fashion-MNIST, 10% mislabeled + 5% corrupted + 3% out-of-distribution"),
-    Setting("tweets-crowd", "tweets", {"noise_rate": 0.0},
-            "airline tweets as they are (reference: crowd agreement < 0.6)"),
-    Setting("tweets-sym20", "tweets", {"noise_rate": 0.2}, "airline tweets, 20% symmetric"),
-    Setting("tweets-sym40", "tweets", {"noise_rate": 0.4}, "airline tweets, 40% symmetric"),
-    Setting("tweets-asym20", "tweets", {"noise_rate": 0.2, "noise_kind": "asymmetric"},
-            "airline tweets, 20% asymmetric (neutral↔positive, neutral↔negative)"),
-    Setting("tweets-mix", "tweets",
-            {"noise_rate": 0.1, "corrupt_rate": 0.05, "ood_rate": 0.03},
-            "airline tweets, 10% mislabeled + 5% corrupted + 3% out-of-distribution"),
+    Setting(f"{data}-{'crowd' if data == 'tweets' and name == 'none' else name}", data, plant,
+            f"{title}, {what}" + (" (reference: crowd agreement < 0.6)"
+                                  if data == "tweets" and name == "none" else ""))
+    for data, title in DATASETS.items()
+    for name, plant, what in MIXES
 ]  # fmt: skip
 
 

@@ -137,22 +137,20 @@ def estimate_prevalence(
     n, m = proba.shape[0], heldout.shape[0]
     rng = np.random.default_rng([seed, 0xB007])
     tail = (1.0 - INTERVAL) / 2
-    shift = shift_priors(proba, heldout, heldout_suite)
-    if method == "bbse":
+    present = np.ones(proba.shape[1], dtype=bool)
+    shift_high = np.ones(proba.shape[1])
+    if method != "em":
         draws = _bootstrap(lambda w, hw: shift_priors(proba, heldout, heldout_suite, w, hw),
                            n, m, rng, rounds)  # fmt: skip
         low, high = np.quantile(draws, [tail, 1.0 - tail], axis=0)
-        return Prevalence(list(suites), shift, low, high, n)
-    present = np.ones(proba.shape[1], dtype=bool)
-    shift_high = np.ones(proba.shape[1])
-    if method == "bbse-em":
-        draws = _bootstrap(lambda w, hw: shift_priors(proba, heldout, heldout_suite, w, hw),
-                           n, m, rng, rounds)  # fmt: skip
-        present = np.quantile(draws, tail, axis=0) > 0
+        if method == "bbse":
+            shift = shift_priors(proba, heldout, heldout_suite)
+            return Prevalence(list(suites), shift, low, high, n)
+        present = low > 0
         present[list(always)] = True
-        shift_high = np.quantile(draws, 1.0 - tail, axis=0)
+        shift_high = high
     train = np.where(present, train_priors, 0.0)
-    sub = np.where(present, proba * present, 0.0)
+    sub = proba * present
     share = em_priors(sub, train)
     draws = _bootstrap(lambda w, hw: em_priors(sub, train, w, share), n, m, rng, rounds)
     low, high = np.quantile(draws, [tail, 1.0 - tail], axis=0)
