@@ -122,8 +122,10 @@ def stratigraphy_and_aum(data: LabelledData, given: np.ndarray, epochs: int, see
     aum_dir = tempfile.mkdtemp()
     tap = AUMTap(probed.X.shape[0], AUMCalculator(aum_dir, compressed=True))
     train(probed.X, probed.y, data.n_classes, epochs, seed, tap)
-    result = analyze(tap.arrays(), probed, data.class_names, k=20, seed=seed)
+    signals = tap.arrays()
+    result = analyze(signals, probed, data.class_names, k=20, seed=seed)
     wall = time.perf_counter() - t0 - tap.aum_seconds
+    proba = result.engine.suite_proba(signals, probed.y, np.arange(probed.y.size))
     t1 = time.perf_counter()
     tap.calc.finalize()
     table = read_table(Path(aum_dir) / "aum_values.csv")
@@ -131,7 +133,7 @@ def stratigraphy_and_aum(data: LabelledData, given: np.ndarray, epochs: int, see
     aum_rows[table.column("sample_id").to_numpy()] = table.column("aum").to_numpy()
     aum_seconds = tap.aum_seconds + time.perf_counter() - t1
     epochs_over_data = epochs * probed.X.shape[0] / data.n
-    return probed, result, aum_rows, wall, aum_seconds, epochs_over_data
+    return probed, result, proba, aum_rows, wall, aum_seconds, epochs_over_data
 
 
 def cv_probs(data: LabelledData, given: np.ndarray, epochs: int, seed: int):  # type: ignore[no-untyped-def]
@@ -166,15 +168,17 @@ def detection_setting(s: Setting, seed: int, epochs: int | None) -> dict:
         given, truth = planted.data.y, planted.label_errors
     else:
         given, truth = data.y, None
-    probed, res, aum_rows, wall, aum_s, passes = stratigraphy_and_aum(data, given, epochs, seed)
+    probed, res, proba, aum_rows, wall, aum_s, passes = stratigraphy_and_aum(
+        data, given, epochs, seed
+    )
     row = probed.example_row
     scored = row >= 0
     r = row[scored]
     ex = res.examples
     scores: dict[str, np.ndarray] = {
         "stratigraphy mislabel_score": ex.column("mislabel_score").to_numpy()[scored],
-        "stratigraphy p(mislabeled) kNN": res.inference.proba_by_method["knn"][r, probed.suites.index("mislabeled")],
-        "stratigraphy p(mislabeled) classifier": res.inference.proba_by_method["classifier"][r, probed.suites.index("mislabeled")],
+        "stratigraphy p(mislabeled) kNN": proba["knn"][r, probed.suites.index("mislabeled")],
+        "stratigraphy p(mislabeled) classifier": proba["classifier"][r, probed.suites.index("mislabeled")],
     }  # fmt: skip
     for name in ("mean_loss", "aum", "cartography_confidence", "correctness", "forgetting",
                  "el2n", "first_learned", "variability"):  # fmt: skip
@@ -190,7 +194,7 @@ def detection_setting(s: Setting, seed: int, epochs: int | None) -> dict:
     cost["aum package (same loop)"] = (1, passes, wall + aum_s)
     cost["cleanlab 5-fold (self-confidence)"] = (5, cl_passes, cl_wall)
     flagged = {
-        "stratigraphy (metadata = mislabeled)": (np.asarray(ex.column("metadata").to_pylist(), dtype=object) == "mislabeled")[scored],
+        "stratigraphy (flagged mislabeled)": (np.asarray(ex.column("verdict").to_pylist(), dtype=object) == "mislabeled")[scored],
         "cleanlab find_label_issues": cl_issues[scored],
     }  # fmt: skip
     out: dict = {

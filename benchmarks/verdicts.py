@@ -17,6 +17,7 @@ fold, the engine) and cleanlab runs on the same planted data with the same model
 
     python benchmarks/verdicts.py                          # every setting
     python benchmarks/verdicts.py --only fmnist-none,tweets-crowd [--limit 20000] [--epochs 15]
+    python benchmarks/verdicts.py --clean-sampling halves   # typical/atypical probes span the data
 
 Fashion-MNIST settings use its first ``--limit`` training images (default 20,000) so that the
 six trainings of a setting (one run, five cross-validation folds) fit on two CPU cores.
@@ -74,8 +75,10 @@ SETTINGS = [
 ]  # fmt: skip
 
 
-def _config(s: Setting, out: Path, epochs: int, seed: int) -> RunConfig:
-    flags = {**s.plant, "model": "mlp", "epochs": epochs}
+def _config(
+    s: Setting, out: Path, epochs: int, seed: int, clean_sampling: str = "extremes"
+) -> RunConfig:
+    flags = {**s.plant, "model": "mlp", "epochs": epochs, "clean_sampling": clean_sampling}
     if s.data == "tweets":
         flags.update(source=str(TWEETS), text_column="text", label_column="airline_sentiment")
     else:
@@ -88,9 +91,9 @@ def _fmnist(limit: int) -> LabelledData:
     return LabelledData(d.X[:limit], d.y[:limit], d.class_names, name=f"fashion-mnist[:{limit}]")
 
 
-def evaluate(s: Setting, epochs: int, seed: int, limit: int) -> dict:
+def evaluate(s: Setting, epochs: int, seed: int, limit: int, clean_sampling: str) -> dict:
     out = OUT / "verdicts" / s.name
-    cfg = _config(s, out, epochs, seed)
+    cfg = _config(s, out, epochs, seed, clean_sampling)
     if out.exists():
         shutil.rmtree(out)
     source = _fmnist(limit) if s.data == "fmnist" else cfg.data.load_source(None)
@@ -199,6 +202,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=20_000)
+    ap.add_argument("--clean-sampling", default="extremes", choices=("extremes", "halves"))
     args = ap.parse_args()
     wanted = set(args.only.split(","))
     results = []
@@ -211,7 +215,7 @@ def main() -> None:
         if s.data == "tweets" and not TWEETS.is_file():
             print(f"skipping {s.name}: {TWEETS} is absent")
             continue
-        r = evaluate(s, args.epochs, args.seed, args.limit)
+        r = evaluate(s, args.epochs, args.seed, args.limit, args.clean_sampling)
         print_setting(r)
         sys.stdout.flush()
         results.append(r)

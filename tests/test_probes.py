@@ -90,3 +90,25 @@ def test_same_seed_same_probes():
     a = build_probes(X, y, 4, ProbeConfig(size=10, seed=4))
     b = build_probes(X, y, 4, ProbeConfig(size=10, seed=4))
     assert a.probes.equals(b.probes) and np.array_equal(a.X, b.X)
+
+
+def test_clean_probes_can_span_the_data_instead_of_its_extremes(probed):
+    """``extremes``: the 20 most typical are the typical probes; ``halves``: a random 20 of the
+    upper half (not only its top) and a random 20 of the agreeing lower half."""
+    X, y, p = probed
+    halves = build_probes(X, y, 4, ProbeConfig(size=20, seed=0, clean_sampling="halves"))
+    typ = p.typicality.score
+
+    def sources(q, suite):
+        t = q.probes.to_pydict()
+        return np.array(t["source"])[np.array(t["suite"]) == suite]
+
+    top20 = np.sort(np.argsort(-typ, kind="stable")[:20])
+    np.testing.assert_array_equal(np.sort(sources(p, "typical")), top20)
+    median = np.median(typ)
+    up, low = sources(halves, "typical"), sources(halves, "atypical")
+    assert (typ[up] >= median).all() and (typ[low] < median).all()
+    assert halves.typicality.agrees[low].all()
+    assert not np.array_equal(np.sort(up), top20)
+    with pytest.raises(ConfigError):
+        build_probes(X, y, 4, ProbeConfig(size=20, clean_sampling="middle"))

@@ -98,6 +98,28 @@ def test_several_kinds_are_combined_without_a_bonferroni_penalty() -> None:
     assert flagger.smallest_p == pytest.approx(1 / 301)
 
 
+def test_no_kind_flags_more_rows_than_its_prevalence_allows() -> None:
+    """A kind the data barely holds (upper prevalence 1%) whose scores clear the cut on 20% of
+    the rows keeps only its strongest 1% / (1 - fdr); a kind with room is left alone."""
+    rng = np.random.default_rng(0)
+    cal = {"a": rng.standard_normal(500), "b": rng.standard_normal(500)}
+    flagger = ConformalFlagger.fit(["a", "b"], cal, fdr=0.1)
+    n = 10_000
+    scores = {"a": np.where(np.arange(n) < 2_000, 4.0 + rng.random(n), rng.standard_normal(n)),
+              "b": np.where(np.arange(n) >= 9_000, 4.0 + rng.random(n), -5.0)}  # fmt: skip
+    p, which = flagger.combined(flagger.p_values(scores))
+    flagger.set_threshold(p)
+    before = flagger.flag(p)
+    flagger.cap(p, which, scores, {"a": 0.01, "b": 0.5})
+    after = flagger.flag(p, which, scores)
+    assert before[which == 0].sum() >= 2_000 and before[which == 1].sum() >= 1_000
+    assert after[which == 0].sum() == int(0.01 / 0.9 * n)
+    kept_a = scores["a"][after & (which == 0)]
+    assert kept_a.min() >= np.sort(scores["a"][before & (which == 0)])[-kept_a.size]
+    assert after[which == 1].sum() == before[which == 1].sum()
+    assert set(flagger.floors) == {"a"}
+
+
 def test_a_run_judges_every_example_and_gives_every_flag_a_reason(digits_run) -> None:
     ex = digits_run.examples.to_pandas()
     summary = digits_run.summary

@@ -168,6 +168,7 @@ class AnalysisEngine:
         )
         if like is not None and self.flagger_ is not None and like.flagger_ is not None:
             self.flagger_.threshold = like.flagger_.threshold
+            self.flagger_.floors = dict(like.flagger_.floors)
         return self
 
     def _fit_prevalence(self, real: np.ndarray, heldout: np.ndarray, heldout_suite: np.ndarray,
@@ -223,8 +224,10 @@ class AnalysisEngine:
         if not self._flag_kinds() or not all(v.size for v in calibration.values()):
             return
         self.flagger_ = ConformalFlagger.fit(self._flag_kinds(), calibration, self.config.fdr)
-        combined, _ = self.flagger_.combined(self.flagger_.p_values(reference))
+        combined, which = self.flagger_.combined(self.flagger_.p_values(reference))
         self.flagger_.set_threshold(combined)
+        high = dict(zip(self.suites_, self.prevalence_.high.tolist(), strict=True))
+        self.flagger_.cap(combined, which, reference, {k: high[k] for k in self._flag_kinds()})
 
     def adjusted(self, best: np.ndarray) -> np.ndarray:
         """The chosen inferer's posteriors under the kinds' priors on the real data."""
@@ -268,9 +271,9 @@ class AnalysisEngine:
         p_value, flagged = np.ones(n), np.zeros(n, dtype=bool)
         kinds = self._flag_kinds()
         if self.flagger_ is not None:
-            p = self.flagger_.p_values(self._kind_scores(proba[self.method_], mislabel))
-            p_value, which = self.flagger_.combined(p)
-            flagged = self.flagger_.flag(p_value)
+            kind_scores = self._kind_scores(proba[self.method_], mislabel)
+            p_value, which = self.flagger_.combined(self.flagger_.p_values(kind_scores))
+            flagged = self.flagger_.flag(p_value, which, kind_scores)
             verdict[flagged] = np.asarray(kinds, dtype=object)[which[flagged]]
         alt, alt_count = other_prediction(labels, sig["pred"], self.n_classes_)
         wrong = [s for s in self.suites_ if suite_info(s).label_wrong]
@@ -338,6 +341,7 @@ class AnalysisEngine:
             "p_threshold": flagger.threshold if flagger else None,
             "calibration_probes": flagger.n_calibration if flagger else 0,
             "smallest_p": flagger.smallest_p if flagger else None,
+            "score_floors": dict(flagger.floors) if flagger else {},
             "flagged": int(sum(by_kind.values())),
             "by_kind": by_kind,
             "clean": tally.verdicts.get(CLEAN, 0),

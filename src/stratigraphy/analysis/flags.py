@@ -12,11 +12,17 @@ kinds costs nothing. Benjamini–Hochberg at level ``fdr`` keeps the expected sh
 at or below ``fdr`` when clean examples and calibration probes are exchangeable (Bates et al.
 2023). Its cut is a threshold on the p-value, found from the reference rows' p-values (every
 real row up to 65,536, a seeded sample above), so each row is flagged alone.
+
+Flags must also agree with the prevalence: at a false-flag share of at most ``fdr``, a kind
+that makes up at most a share h of the data (the upper end of its interval) cannot rightly
+have more than h / (1 − fdr) of the rows flagged. Where the p-value cut flags more reference
+rows of a kind than that, only the kind's strongest evidence is kept (a floor on its score),
+so a kind the data barely holds cannot fill the review queue with hard but ordinary examples.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -43,6 +49,7 @@ class ConformalFlagger:
     calibration_min_p: np.ndarray
     fdr: float = DEFAULT_FDR
     threshold: float = 0.0
+    floors: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def fit(
@@ -90,5 +97,25 @@ class ConformalFlagger:
         """The smallest p-value any example can reach: 1 / (calibration probes + 1)."""
         return 1.0 / (self.n_calibration + 1.0)
 
-    def flag(self, combined_p: np.ndarray) -> np.ndarray:
-        return np.asarray(combined_p) <= self.threshold
+    def cap(self, reference_p: np.ndarray, which: np.ndarray, scores: dict[str, np.ndarray],
+            upper: dict[str, float]) -> None:  # fmt: skip
+        """Floors on each kind's score so that no kind flags more of the reference rows than
+        ``upper[kind] / (1 − fdr)`` (``upper``: the upper end of the kind's prevalence)."""
+        self.floors = {}
+        below = np.asarray(reference_p) <= self.threshold
+        for j, kind in enumerate(self.kinds):
+            hit = below & (which == j)
+            allowed = int(np.floor(upper[kind] / (1.0 - self.fdr) * below.size))
+            if hit.sum() > allowed:
+                strongest = np.sort(_finite(scores[kind][hit]))[::-1]
+                self.floors[kind] = float(strongest[allowed - 1]) if allowed > 0 else np.inf
+
+    def flag(self, combined_p: np.ndarray, which: np.ndarray | None = None,
+             scores: dict[str, np.ndarray] | None = None) -> np.ndarray:  # fmt: skip
+        """Rows whose combined p-value clears the cut and whose kind's score its floor."""
+        out = np.asarray(combined_p) <= self.threshold
+        if self.floors and which is not None and scores is not None:
+            for j, kind in enumerate(self.kinds):
+                if kind in self.floors:
+                    out &= ~((which == j) & (_finite(scores[kind]) < self.floors[kind]))
+        return out
