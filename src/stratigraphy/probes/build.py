@@ -194,7 +194,8 @@ def _clean_sources(
         if config.clean_sampling == "halves":
             picked = _take(rng, np.flatnonzero(pool), size, name)
         else:
-            ranked = order[pool[order]] if name == "typical" else order[::-1][pool[order[::-1]]]
+            ranked = order if name == "typical" else order[::-1]
+            ranked = ranked[pool[ranked]]
             if ranked.size < size:
                 raise ProbeBudgetError(
                     f"Only {ranked.size} examples qualify as {name} probes; lower --probe-size."
