@@ -100,6 +100,9 @@ def main() -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "ddp_summary.json").write_text(json.dumps(summary, indent=2))
         print(json.dumps(summary))
+    # Rank 1 would otherwise tear gloo down while rank 0 still analyses, which aborted it
+    # (SIGABRT) now and then on a loaded machine.
+    dist.barrier()
     dist.destroy_process_group()
 
 
