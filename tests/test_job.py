@@ -3,8 +3,10 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from stratigraphy import (
+    ConfigError,
     DataValidationError,
     LabelledData,
     ProbeBudgetError,
@@ -164,3 +166,42 @@ def test_eval_pass_records_its_own_dynamics_and_reports_its_cost(tmp_path):
     assert DynamicsStore(tmp_path / "ev" / "dynamics").finished_epochs() == 3
     assert len(res.summary["timings"]["eval_pass_s"]) == 3
     assert res.summary["detection"]["scores"]["mislabel_score"]["auroc"] > 0.5
+
+
+def test_the_device_is_recorded_and_a_run_resumes_on_another(tmp_path):
+    X, y = blobs(500, seed=4)
+    data = LabelledData(X, y)
+
+    def cfg(device, resume=False):
+        return RunConfig.build(tmp_path / "r", epochs=4, seed=1, probe_size=12, noise_rate=0.1,
+                               device=device, resume=resume)  # fmt: skip
+
+    def kill_at_epoch_2(epoch, batch):
+        if epoch == 2 and batch == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run(cfg("cpu"), data=data, on_batch=kill_at_epoch_2)
+    resumed = run(cfg("auto", resume=True), data=data)
+    assert resumed.summary["timings"]["resumed_from_epoch"] == 2
+    info = json.loads((resumed.out / "run.json").read_text())
+    expected = "cuda" if torch.cuda.is_available() else info["device"]
+    assert info["device"] == expected and info["config"]["training"]["device"] == "auto"
+    assert "device" not in info["identity"]["training"]
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:99", "gpu"])
+def test_a_device_torch_cannot_use_is_refused_before_anything_is_written(tmp_path, device):
+    with pytest.raises(ConfigError, match="--device"):
+        cfg = RunConfig.build(tmp_path / "r", epochs=2, device=device)
+        run(cfg, data=LabelledData(*blobs(200)))
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_run_on_the_gpu_finds_the_planted_errors(tmp_path):
+    X, y = blobs(2000, seed=6)
+    result = run(RunConfig.build(tmp_path / "g", epochs=8, probe_size=30, noise_rate=0.1,
+                                 device="cuda"), data=LabelledData(X, y))  # fmt: skip
+    assert json.loads((result.out / "run.json").read_text())["device"].startswith("cuda")
+    assert result.summary["detection"]["scores"]["mislabel_score"]["auroc"] > 0.9

@@ -163,6 +163,9 @@ def run_cmd(
     batch_size: Annotated[int, Opt()] = 128,
     lr: Annotated[float, Opt(help="peak SGD learning rate (cosine schedule)")] = 0.05,
     eval_pass: Annotated[bool, Opt(help="record from an extra evaluation pass")] = False,
+    device: Annotated[str, Opt(help="auto (a GPU when torch sees one) | cpu | cuda[:N] | mps")] = (
+        "auto"
+    ),
     k: Annotated[int, Opt(help="neighbours for the kNN inference")] = 20,
     fdr: Annotated[float, Opt(help="expected share of false flags allowed")] = 0.1,
     resume: Annotated[bool, Opt(help="continue a run killed mid-way")] = False,

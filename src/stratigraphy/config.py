@@ -128,6 +128,7 @@ class RunConfig:
         """What makes two runs the same run: every field but where and how it executes, and
         the data's fingerprint."""
         d = {k: v for k, v in self.to_dict().items() if k not in _NOT_IDENTITY}
+        d["training"] = {k: v for k, v in d["training"].items() if k != "device"}
         return {"data": data_name, "fingerprint": fingerprint, **d}
 
 

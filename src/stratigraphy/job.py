@@ -223,7 +223,7 @@ def run(
     }
     summary["timings"] = timings
     write_json(out / SUMMARY_JSON, summary)
-    run_info.update({"status": "complete", "timings": timings})
+    run_info.update({"status": "complete", "timings": timings, "device": trained.device})
     write_json(out / RUN_JSON, run_info)
     stage("writing the report")
     write_report(out)

@@ -34,6 +34,7 @@ class TrainConfig:
     model: str = "auto"
     seed: int = 0
     eval_pass: bool = False
+    device: str = "auto"
 
     def validate(self) -> None:
         if self.epochs < 2:
@@ -42,6 +43,33 @@ class TrainConfig:
             raise ConfigError("--batch-size must be positive, and --lr greater than 0.")
         if self.model not in MODEL_KINDS:
             raise ConfigError(f"--model must be one of {MODEL_KINDS}; got {self.model!r}.")
+        resolve_device(self.device)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` trains on the GPU when torch sees one (CUDA, then Apple's MPS), else the CPU; a
+    named device must exist."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+    choices = f"--device must be auto, cpu, cuda, cuda:N or mps; got {name!r}."
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(choices) from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: torch sees no CUDA GPU here; use --device cpu.")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(
+            f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) are visible."
+        )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"--device {name}: Apple's MPS backend is not available here.")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(choices)
+    return device
 
 
 @dataclass
@@ -50,6 +78,7 @@ class TrainResult:
     epoch_seconds: list[float] = field(default_factory=list)
     eval_seconds: list[float] = field(default_factory=list)
     resumed_from: int = 0
+    device: str = "cpu"
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -77,10 +106,11 @@ def train_epoch(
     recorder: DynamicsRecorder | None = None,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> None:
-    """One seeded pass of SGD over (X, y); the recorder, when given, sees every batch and closes
-    the epoch."""
+    """One seeded pass of SGD over (X, y), on the device they live on; the recorder, when given,
+    sees every batch and closes the epoch. The order is drawn on the CPU, so every device sees
+    the same batches."""
     n = X.shape[0]
-    perm = torch.randperm(n, generator=epoch_generator(seed, epoch))
+    perm = torch.randperm(n, generator=epoch_generator(seed, epoch)).to(X.device)
     for b, lo in enumerate(range(0, n, batch_size)):
         idx = perm[lo : lo + batch_size]
         xb, yb = X[idx], y[idx]
@@ -104,7 +134,7 @@ def evaluation_pass(
     """Augmentation-free signals of every row in evaluation mode (one extra forward pass)."""
     model.eval()
     for start in range(0, X.shape[0], EVAL_BATCH):
-        idx = torch.arange(start, min(start + EVAL_BATCH, X.shape[0]))
+        idx = torch.arange(start, min(start + EVAL_BATCH, X.shape[0]), device=X.device)
         rec.update(idx, model(X[idx]), y[idx])
     rec.end_epoch()
     model.train()
@@ -121,7 +151,8 @@ def _resume(
     ``resume``), else 0; stores lose any epoch after it."""
     start = 0
     if resume and ckpt is not None and ckpt.is_file():
-        state = torch.load(ckpt, weights_only=True)
+        device = next(model.parameters()).device
+        state = torch.load(ckpt, weights_only=True, map_location=device)
         if min([state["epoch"], *(s.finished_epochs() for s in stores)]) == state["epoch"]:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optim"])
@@ -147,8 +178,9 @@ def train_and_record(
     the replay is exact because shuffling and initialisation derive from the seed alone.
     ``on_batch(epoch, batches_done)`` lets a caller draw progress.
     """
+    device = resolve_device(config.device)
     torch.manual_seed(config.seed)
-    model = make_model(config.model, X, n_classes)
+    model = make_model(config.model, X, n_classes).to(device)
     opt = torch.optim.SGD(
         model.parameters(),
         lr=config.lr,
@@ -166,8 +198,8 @@ def train_and_record(
     start = _resume(ckpt, model, opt, [s for s in (store, eval_store) if s is not None], resume)
     rec = DynamicsRecorder(n, store, start_epoch=start) if record else None
     eval_rec = DynamicsRecorder(n, eval_store, start_epoch=start) if eval_store else None
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-    result = TrainResult(model, resumed_from=start)
+    Xt, yt = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
+    result = TrainResult(model, resumed_from=start, device=str(device))
     model.train()
     for epoch in range(start, config.epochs):
         for group in opt.param_groups:
