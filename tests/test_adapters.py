@@ -145,5 +145,5 @@ def test_text_run_shows_texts_in_report_and_review(tmp_path: Path, monkeypatch) 
     ex = pq.read_table(out / "examples.parquet")
     assert ex.column("caption").to_pylist() == [r[0] for r in rows]
     assert 'class="caption">the flight was' in (out / "report.html").read_text()
-    client = TestClient(create_app(out))
+    client = TestClient(create_app(out), base_url="http://127.0.0.1")
     assert client.get("/api/examples/3").json()["caption"] == rows[3][0]

@@ -1,3 +1,5 @@
+import csv
+import io
 import sqlite3
 import threading
 
@@ -84,3 +86,36 @@ def test_csv_export(log):
     assert full[0] == "id,example,decision,label,reviewer,created_at" and len(full) == 3
     current = log.to_csv(current_only=True).splitlines()
     assert len(current) == 2 and ",keep,," in current[1]
+
+
+def test_replace_into_an_existing_id_is_refused(log):
+    log.append(1, "keep", reviewer="ann")
+    con = sqlite3.connect(log.path)
+    for verb in ("INSERT OR REPLACE INTO", "REPLACE INTO"):
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            con.execute(
+                f"{verb} decisions (id, example, decision, label, reviewer, created_at) "
+                "VALUES (1, 1, 'remove', NULL, 'eve', 'now')"
+            )
+    con.close()
+    assert [d.decision for d in log.decisions()] == ["keep"]
+
+
+def test_a_rewrite_outside_the_package_breaks_the_hash_chain(log):
+    for i in range(4):
+        log.append(i, "keep", reviewer="ann")
+    assert log.verify().ok and log.verify().rows == 4
+    con = sqlite3.connect(log.path)
+    con.execute("DROP TRIGGER decisions_no_update")
+    con.execute("UPDATE decisions SET decision = 'remove' WHERE id = 3")
+    con.commit()
+    con.close()
+    result = log.verify()
+    assert not result.ok and result.first_bad == 3
+
+
+def test_csv_cells_that_start_a_formula_are_neutralised(log):
+    log.append(2, "keep", reviewer='=HYPERLINK("http://evil.example","x")')
+    log.append(3, "keep", reviewer="@SUM(A1)")
+    rows = list(csv.reader(io.StringIO(log.to_csv())))
+    assert rows[1][4].startswith("'=HYPERLINK") and rows[2][4] == "'@SUM(A1)"

@@ -1,13 +1,17 @@
 """Human review decisions: an append-only SQLite log, and the current state derived from it.
 
-The table refuses UPDATE and DELETE (triggers), every write is one parameterised INSERT in its
-own transaction, and WAL mode lets several reviewers write at once without losing a row. The
-state of an example is its latest decision that is not ``skip``.
+The table refuses UPDATE, DELETE and any INSERT that would reuse an id (``INSERT OR REPLACE``
+included), every write is one parameterised INSERT in its own transaction, and WAL mode lets
+several reviewers write at once without losing a row. Each row carries a SHA-256 hash chained
+over every row before it, so a rewrite made outside this package (another SQLite client, a
+hex editor) is found by :meth:`ReviewLog.verify` (``strat review RUN --verify``). The state of
+an example is its latest decision that is not ``skip``.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import sqlite3
 from collections.abc import Iterable
@@ -34,7 +38,14 @@ CREATE TRIGGER IF NOT EXISTS decisions_no_update BEFORE UPDATE ON decisions
 BEGIN SELECT RAISE(ABORT, 'review decisions are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS decisions_no_delete BEFORE DELETE ON decisions
 BEGIN SELECT RAISE(ABORT, 'review decisions are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS decisions_no_reused_id BEFORE INSERT ON decisions
+WHEN NEW.id IS NOT NULL AND NEW.id <= (SELECT COALESCE(MAX(id), 0) FROM decisions)
+BEGIN SELECT RAISE(ABORT, 'review decisions are append-only'); END;
 """
+_COLUMNS = "id, example, decision, label, reviewer, created_at"
+_GENESIS = "stratigraphy review log v1"
+# Cells a spreadsheet would run as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ReviewError(StratigraphyError, ValueError):
@@ -49,6 +60,33 @@ class Decision:
     label: int | None
     reviewer: str
     created_at: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of checking the hash chain: rows checked, and the first row that breaks it."""
+
+    rows: int
+    first_bad: int | None
+    unchained: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad is None
+
+
+def chain_hash(previous: str, d: Decision) -> str:
+    """The hash of a row: SHA-256 over the previous row's hash and this row's fields."""
+    label = "" if d.label is None else str(d.label)
+    fields = "\x1f".join([str(d.id), str(d.example), d.decision, label, d.reviewer, d.created_at])
+    return hashlib.sha256(f"{previous}\x1e{fields}".encode()).hexdigest()
+
+
+def safe_cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: formula-starting strings get a leading quote."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def replay(decisions: Iterable[Decision]) -> dict[int, Decision]:
@@ -67,14 +105,33 @@ class ReviewLog:
         self.path = Path(path)
         self.n_examples = n_examples
         self.n_classes = n_classes
-        with self._connect() as con:
+        con = self._connect()
+        try:
             con.executescript(_SCHEMA)
+            columns = {r[1] for r in con.execute("PRAGMA table_info(decisions)")}
+            if "hash" not in columns:  # a log written before the chain: its rows stay unchained
+                con.execute("ALTER TABLE decisions ADD COLUMN hash TEXT")
+        finally:
+            con.close()
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA busy_timeout=30000")
+        con.execute("PRAGMA recursive_triggers=ON")  # REPLACE's implicit delete fires the guard
         return con
+
+    def _chain_tip(self, con: sqlite3.Connection) -> str:
+        """The running hash after the last row (recomputed where old rows carry none)."""
+        last = con.execute("SELECT hash FROM decisions ORDER BY id DESC LIMIT 1").fetchone()
+        if last is None:
+            return _GENESIS
+        if last[0] is not None:
+            return str(last[0])
+        tip = _GENESIS
+        for row in con.execute(f"SELECT {_COLUMNS} FROM decisions ORDER BY id"):
+            tip = chain_hash(tip, Decision(*row))
+        return tip
 
     def validate(self, example: int, decision: str, label: int | None, reviewer: str) -> None:
         if decision not in DECISIONS:
@@ -97,15 +154,40 @@ class ReviewLog:
         now = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         con = self._connect()
         try:
-            cur = con.execute(
-                "INSERT INTO decisions (example, decision, label, reviewer, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (example, decision, label, reviewer, now),
-            )
-            row_id = int(cur.lastrowid or 0)
+            con.execute("BEGIN IMMEDIATE")  # one writer at a time extends the chain
+            try:
+                tip = self._chain_tip(con)
+                (top,) = con.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()
+                d = Decision(int(top) + 1, example, decision, label, reviewer, now)
+                con.execute(
+                    f"INSERT INTO decisions ({_COLUMNS}, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (d.id, example, decision, label, reviewer, now, chain_hash(tip, d)),
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
         finally:
             con.close()
-        return Decision(row_id, example, decision, label, reviewer, now)
+        return d
+
+    def verify(self) -> Verification:
+        """Recompute the hash chain over every row; the first row whose stored hash differs (a
+        row rewritten, removed or inserted out of band) breaks it."""
+        con = self._connect()
+        try:
+            rows = con.execute(f"SELECT {_COLUMNS}, hash FROM decisions ORDER BY id").fetchall()
+        finally:
+            con.close()
+        tip, unchained = _GENESIS, 0
+        for row in rows:
+            d = Decision(*row[:6])
+            tip = chain_hash(tip, d)
+            if row[6] is None:
+                unchained += 1
+            elif row[6] != tip:
+                return Verification(len(rows), d.id, unchained)
+        return Verification(len(rows), None, unchained)
 
     def decisions(self) -> list[Decision]:
         con = self._connect()
@@ -158,14 +240,7 @@ class ReviewLog:
         w = csv.writer(buf)
         w.writerow(["id", "example", "decision", "label", "reviewer", "created_at"])
         for d in rows:
-            w.writerow(
-                [
-                    d.id,
-                    d.example,
-                    d.decision,
-                    "" if d.label is None else d.label,
-                    d.reviewer,
-                    d.created_at,
-                ]
-            )
+            label = "" if d.label is None else d.label
+            cells = [d.id, d.example, d.decision, label, d.reviewer, d.created_at]
+            w.writerow([safe_cell(c) for c in cells])
         return buf.getvalue()

@@ -15,8 +15,10 @@ from typing import Any, Literal
 import jinja2
 import numpy as np
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from stratigraphy.analysis.neighbours import ProbeNeighbours
 from stratigraphy.core.errors import ConfigError
@@ -27,6 +29,7 @@ from stratigraphy.rundir.view import RunView
 
 FLAGGED = suites_where(flagged=True)
 NEIGHBOURS = 10
+MAX_BODY_BYTES = 16 * 1024
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("stratigraphy.present", "templates"),
@@ -35,12 +38,23 @@ _env = jinja2.Environment(
 
 
 class DecisionIn(BaseModel):
-    """One reviewer's decision on one example, as the page posts it."""
+    """One reviewer's decision on one example, as the page posts it: ids are JSON integers only
+    (not "3", not true)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
 
     example: int = Field(ge=0)
     decision: Literal["keep", "relabel", "ood", "remove", "skip"]
     label: int | None = Field(default=None, ge=0)
     reviewer: str = Field(default="anonymous", min_length=1, max_length=100)
+
+
+def allowed_hosts(host: str) -> list[str]:
+    """Host headers the server answers: the bound address, and the loopback names when bound to
+    loopback. Anything else (a DNS-rebinding page's own name) is refused."""
+    if is_loopback(host):
+        return ["127.0.0.1", "localhost", "::1", "[::1]"]
+    return [host, f"[{host}]"] if ":" in host else [host]
 
 
 def is_loopback(host: str) -> bool:
@@ -126,16 +140,24 @@ class ReviewData:
         return out
 
 
-def create_app(run_dir: str | Path, token: str | None = None) -> FastAPI:
-    """The review application over one finished run."""
+def create_app(run_dir: str | Path, token: str | None = None, host: str = "127.0.0.1") -> FastAPI:
+    """The review application over one finished run, answering only requests addressed to
+    ``host`` (the address it is bound to)."""
     view = RunView.open(run_dir)
     data = ReviewData(view)
     n_classes = len(view.class_names)
     log = ReviewLog(Path(run_dir) / REVIEW_DB, view.n_examples, n_classes)
-    app = FastAPI(title="stratigraphy review", docs_url=None, redoc_url=None)
+    app = FastAPI(title="stratigraphy review", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.log = log
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        """The error's place and message only: the body is never echoed back."""
+        detail = [{"loc": e.get("loc"), "msg": e.get("msg")} for e in exc.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
+
     _guard(app, token)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host))
     _read_routes(app, view, data, log)
     _write_routes(app, log)
     return app
@@ -147,6 +169,15 @@ def _guard(app: FastAPI, token: str | None) -> None:
 
     @app.middleware("http")
     async def require_token(request: Request, call_next: Any) -> Response:
+        if request.method in ("POST", "PUT", "PATCH"):
+            length = request.headers.get("content-length")
+            if length is None:
+                return JSONResponse({"detail": "a Content-Length is required"}, status_code=411)
+            if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+                return JSONResponse(
+                    {"detail": f"request bodies are limited to {MAX_BODY_BYTES} bytes"},
+                    status_code=413,
+                )
         if token is not None:
             given = request.headers.get("x-strat-token") or request.query_params.get("token") or ""
             if not secrets.compare_digest(given.encode(), token.encode()):
@@ -168,7 +199,12 @@ def _read_routes(app: FastAPI, view: RunView, data: ReviewData, log: ReviewLog) 
         kinds = [k for k in view.suites if np.any(data.metadata == k)]
         return _env.get_template("review.html.j2").render(
             name=view.run["data"]["name"],
-            config={"classes": view.class_names, "kinds": kinds, "decisions": list(DECISIONS)},
+            config={
+                "classes": view.class_names,
+                "kinds": kinds,
+                "decisions": list(DECISIONS),
+                "colours": {k: plots.kind_colour(k, view.suites) for k in view.suites},
+            },
         )
 
     def _check_example(i: int) -> None:
@@ -241,4 +277,4 @@ def serve(
     import uvicorn
 
     check_binding(host, token)
-    uvicorn.run(create_app(run_dir, token), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(run_dir, token, host), host=host, port=port, log_level="warning")
