@@ -5,12 +5,15 @@ import numpy as np
 import pytest
 
 from stratigraphy import DataValidationError, LabelledData
-from stratigraphy.data.sources import load_idx_dir, load_npz, load_source, validate_arrays
+from stratigraphy.data.checks import check_arrays
+from stratigraphy.data.sources import load_idx_dir, load_npz, load_source
 
 
 def test_images_gain_a_channel_axis_and_become_float32():
-    X, y = validate_arrays(np.zeros((5, 8, 8), dtype=np.uint8), np.arange(5) % 2)
+    images = np.arange(5 * 64).reshape(5, 8, 8).astype(np.uint8)
+    X, y, notes = check_arrays(images, np.arange(5) % 2)
     assert X.shape == (5, 1, 8, 8) and X.dtype == np.float32 and y.dtype == np.int64
+    assert X.max() <= 1.0 and np.allclose(X[0, 0, 0, 1], 1 / 255) and "uint8" in notes[0]
 
 
 @pytest.mark.parametrize(
@@ -21,14 +24,14 @@ def test_images_gain_a_channel_axis_and_become_float32():
         (np.zeros((4, 3)), np.zeros((4, 1), dtype=int), "1-D array"),
         (np.array([[0.0, np.nan], [1, 1]]), np.array([0, 1]), "NaN or infinite"),
         (np.array([[0.0, np.inf], [1, 1]]), np.array([0, 1]), "first at rows [0]"),
-        (np.zeros((3, 2)), np.array([0, 1, -1]), "must lie in"),
+        (np.zeros((3, 2)), np.array([0, 1, -1]), "negative labels"),
         (np.zeros((3, 2)), np.array([0.0, 1.5, 1.0]), "integer class labels"),
-        (np.array([["a", "b"]]), np.array([0]), "real numbers"),
+        (np.array([["a", "b"], ["c", "d"]]), np.array([0, 1]), "real numbers"),
     ],
 )
 def test_bad_input_raises_a_clear_typed_error(X, y, message):
     with pytest.raises(DataValidationError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        validate_arrays(X, y)
+        check_arrays(X, y)
 
 
 def test_labels_beyond_the_named_classes_are_refused():

@@ -148,7 +148,7 @@ def test_bad_data_and_tiny_data_fail_before_anything_is_written(tmp_path):
         run(RunConfig.build(tmp_path / "tiny", epochs=3), data=LabelledData(X, y))
     assert not (tmp_path / "tiny").exists()
     bad = tmp_path / "bad.npz"
-    np.savez(bad, X=np.full((50, 3), np.nan), y=np.zeros(50, dtype=int))
+    np.savez(bad, X=np.full((50, 3), np.nan), y=np.arange(50) % 2)
     with pytest.raises(DataValidationError, match="NaN"):
         run(RunConfig.build(tmp_path / "bad", source=str(bad), epochs=3))
     assert not (tmp_path / "bad").exists()

@@ -81,7 +81,7 @@ def test_bad_suite_configuration():
         build_probes(X, y, 4, ProbeConfig(suites=("typical", "weird")))
     with pytest.raises(ConfigError, match="at least two"):
         build_probes(X, y, 4, ProbeConfig(suites=("typical",)))
-    with pytest.raises(ConfigError, match="indices"):
+    with pytest.raises(ConfigError, match="index 1000 is outside 0..99"):
         build_probes(X, y, 4, ProbeConfig(size=5, user_suites={"g": np.array([1000, 1001])}))
 
 

@@ -27,6 +27,9 @@ def test_every_run_writes_a_self_contained_report(digits_run):
     assert not re.search(r'(src|href)="(?!data:)', html)
     assert html.count('src="data:image/png;base64,') >= 4 + 8  # four figures, a gallery
     assert "<polyline" in html
+    # Every gallery trajectory has axes on one shared loss scale, so cards compare.
+    scales = set(re.findall(r"loss per epoch \(0 to ([0-9.]+)\)", html))
+    assert len(scales) == 1 and html.count(">epoch</text>") >= 8 and "What to do next" in html
 
 
 def test_report_command_and_a_run_without_reloadable_inputs(tmp_path):
@@ -47,7 +50,7 @@ def test_report_command_and_a_run_without_reloadable_inputs(tmp_path):
 
 @pytest.fixture()
 def client(run_copy):
-    return TestClient(create_app(run_copy))
+    return TestClient(create_app(run_copy), base_url="http://127.0.0.1")
 
 
 def test_queue_is_flagged_examples_most_confident_first(client):
@@ -104,14 +107,14 @@ def test_page_escapes_text_and_embeds_config_safely(tmp_path):
     res = run(
         RunConfig.build(tmp_path / "x", epochs=3, probe_size=10), data=LabelledData(X, y, names)
     )
-    page = TestClient(create_app(res.out)).get("/")
+    page = TestClient(create_app(res.out), base_url="http://127.0.0.1").get("/")
     assert page.status_code == 200
     assert "</script><script>alert(1)" not in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
 
 
 def test_token_is_required_on_every_request_when_set(run_copy):
-    c = TestClient(create_app(run_copy, token="s3cret"))
+    c = TestClient(create_app(run_copy, token="s3cret"), base_url="http://127.0.0.1")
     assert c.get("/").status_code == 401
     assert c.get("/api/queue").status_code == 401
     assert c.post("/api/decisions", json={"example": 1, "decision": "keep"}).status_code == 401
@@ -132,7 +135,7 @@ def test_binding_beyond_loopback_needs_a_token():
 
 
 def test_export_command(run_copy):
-    c = TestClient(create_app(run_copy))
+    c = TestClient(create_app(run_copy), base_url="http://127.0.0.1")
     c.post("/api/decisions", json={"example": 5, "decision": "ood", "reviewer": "ana"})
     out = CliRunner().invoke(
         cli_app, ["review", str(run_copy), "--export", str(run_copy / "d.csv")]
@@ -140,3 +143,52 @@ def test_export_command(run_copy):
     assert out.exit_code == 0, out.output
     assert (run_copy / "d.csv").read_text().splitlines()[1].split(",")[1:3] == ["5", "ood"]
     np.testing.assert_equal(len((run_copy / "d.csv").read_text().splitlines()), 2)
+
+
+def test_a_foreign_host_header_is_refused(client):
+    assert client.get("/api/queue", headers={"Host": "evil.example"}).status_code == 400
+    hostile = client.post(
+        "/api/decisions", json={"example": 1, "decision": "remove"},
+        headers={"Host": "evil.example:8765", "Origin": "http://evil.example"},
+    )  # fmt: skip
+    assert hostile.status_code == 400
+    assert client.get("/api/queue").json()["logged"] == 0
+    assert client.get("/api/queue", headers={"Host": "localhost:8765"}).status_code == 200
+
+
+def test_ids_are_json_integers_only_and_bodies_are_capped(client):
+    for bad in ("3", True, 3.0):
+        r = client.post("/api/decisions", json={"example": bad, "decision": "keep"})
+        assert r.status_code == 422, bad
+    big = '{"example": 1, "decision": "keep", "reviewer": "' + "x" * 50_000_000 + '"}'
+    r = client.post("/api/decisions", content=big, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and len(r.content) < 200
+    r = client.post(
+        "/api/decisions", json={"example": 1, "decision": "keep", "reviewer": "y" * 500}
+    )
+    assert r.status_code == 422 and "yyyy" not in r.text
+    assert client.get("/api/queue").json()["logged"] == 0
+
+
+def test_no_api_schema_is_served(client):
+    assert client.get("/openapi.json").status_code == 404
+
+
+def test_strat_review_verify_reports_a_rewritten_log(run_copy):
+    import sqlite3
+
+    client = TestClient(create_app(run_copy), base_url="http://127.0.0.1")
+    for i in range(3):
+        assert (
+            client.post("/api/decisions", json={"example": i, "decision": "keep"}).status_code
+            == 201
+        )
+    ok = CliRunner().invoke(cli_app, ["review", str(run_copy), "--verify"])
+    assert ok.exit_code == 0 and "3 decisions checked" in ok.output
+    con = sqlite3.connect(run_copy / "review.sqlite")
+    con.execute("DROP TRIGGER decisions_no_update")
+    con.execute("UPDATE decisions SET reviewer = 'mallory' WHERE id = 2")
+    con.commit()
+    con.close()
+    bad = CliRunner().invoke(cli_app, ["review", str(run_copy), "--verify"])
+    assert bad.exit_code == 1 and "row 2" in bad.output

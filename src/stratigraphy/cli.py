@@ -10,7 +10,15 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from stratigraphy.core.errors import ConfigError, StratigraphyError
@@ -21,7 +29,7 @@ from stratigraphy.present.report import write_report
 from stratigraphy.probes.suites import BUILTIN_SUITES
 from stratigraphy.rundir.view import RunView
 
-from .job import RunConfig, run
+from .job import RunConfig, RunResult, run
 
 app = typer.Typer(
     add_completion=False,
@@ -42,7 +50,12 @@ def _user_errors(*extra: type[Exception]) -> Iterator[None]:
     try:
         yield
     except catch as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        console.print(f"[red]error:[/red] cannot write or read{escape(where)}: "
+                      f"{escape(exc.strerror or str(exc))}")  # fmt: skip
         raise typer.Exit(2) from None
 
 
@@ -62,7 +75,16 @@ def _parse_user_suites(specs: list[str]) -> dict[str, np.ndarray]:
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"--suite {name}: no such file {p}.")
-        suites[name] = np.load(p) if p.suffix == ".npy" else np.loadtxt(p, dtype=np.int64, ndmin=1)
+        try:
+            if p.suffix == ".npy":
+                suites[name] = np.load(p, allow_pickle=False)
+            else:
+                suites[name] = np.loadtxt(p, dtype=np.int64, ndmin=1)
+        except (ValueError, OSError) as exc:
+            raise ConfigError(
+                f"--suite {name}: {p} must hold integer row indices, one per line (or a .npy "
+                f"array of them): {exc}"
+            ) from exc
     return suites
 
 
@@ -155,6 +177,9 @@ def run_cmd(
     ood_rate: Annotated[float, Opt(help="insert out-of-distribution examples (share)")] = 0.0,
     text_column: Annotated[str | None, Opt(help="column of text (embedded offline)")] = None,
     label_column: Annotated[str, Opt(help="table column holding the label")] = "label",
+    drop_column: Annotated[
+        list[str] | None, Opt(help="table column to leave out of the features (repeatable)")
+    ] = None,
     image_size: Annotated[int | None, Opt(help="resize folder images to this side")] = None,
     seeds: Annotated[int, Opt(help="train this many seeds, average trajectories")] = 1,
     source_fold: Annotated[
@@ -174,12 +199,11 @@ def run_cmd(
     flags = dict(locals())
     with _user_errors():
         flags["source"] = flags.pop("data")
+        flags["drop_columns"] = tuple(flags.pop("drop_column") or ())
         flags["user_suites"] = _parse_user_suites(flags.pop("suite") or [])
         flags["probes"] = tuple(s.strip() for s in probes.split(",") if s.strip())
         cfg = RunConfig.build(flags.pop("out"), seed=flags.pop("seed"), **flags)
-        with _RunProgress(epochs, seeds + int(source_fold > 0)) as progress:
-            result = run(cfg, on_batch=progress.on_batch, on_stage=progress.on_stage,
-                         on_progress=progress.on_progress)  # fmt: skip
+        result = _run_with_progress(cfg, epochs, seeds + int(source_fold > 0))
     out_console = Console()
     for table in _summary_tables(result.summary):
         out_console.print(table)
@@ -191,6 +215,32 @@ def run_cmd(
     )
 
 
+def _run_with_progress(cfg: RunConfig, epochs: int, trainings: int) -> RunResult:
+    """The main job under one progress bar; Ctrl+C says what was kept and how to resume."""
+    try:
+        with _RunProgress(epochs, trainings) as progress:
+            return run(cfg, on_batch=progress.on_batch, on_stage=progress.on_stage,
+                       on_progress=progress.on_progress, on_epoch=progress.on_epoch)  # fmt: skip
+    except KeyboardInterrupt:
+        _interrupted(cfg.out)
+        raise typer.Exit(130) from None
+
+
+def _interrupted(out: Path) -> None:
+    """What a Ctrl+C kept, and the command that continues the run."""
+    from stratigraphy.record.store import DynamicsStore
+
+    done = DynamicsStore(out / "dynamics").finished_epochs() if out.is_dir() else 0
+    if done == 0:
+        console.print(f"[yellow]Interrupted[/yellow] before the first epoch finished; {out} "
+                      "holds nothing to resume.")  # fmt: skip
+        return
+    console.print(
+        f"[yellow]Interrupted.[/yellow] {done} finished epoch(s) are kept in {out}. Continue "
+        "with the same command plus [bold]--resume[/bold]; the result equals an uninterrupted run."
+    )
+
+
 class _RunProgress:
     """One progress bar for a run: its stage, then epochs (of every seed), then done."""
 
@@ -198,13 +248,14 @@ class _RunProgress:
         self.epochs, self.seeds = epochs, seeds
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=console, transient=False,
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            TextColumn("{task.fields[stats]}"), console=console, transient=False,
         )  # fmt: skip
         self.done, self.last = 0, -1
 
     def __enter__(self) -> _RunProgress:
         self.progress.__enter__()
-        self.task = self.progress.add_task("preparing", total=None)
+        self.task = self.progress.add_task("preparing", total=None, stats="")
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -230,8 +281,27 @@ class _RunProgress:
             completed=self.done + epoch, total=self.epochs * self.seeds,
         )  # fmt: skip
 
+    def on_epoch(self, epoch: int, loss: float, accuracy: float) -> None:
+        self.progress.update(self.task, stats=f"loss {loss:.3f} · train acc {accuracy:.1%}")
+
     def on_progress(self, what: str, done: int, total: int) -> None:
         self.progress.update(self.task, description=what, completed=done, total=total)
+
+
+def _class_table(
+    names: list[str], given: np.ndarray, keep: np.ndarray, labels: np.ndarray
+) -> Table:
+    """Per class: examples before, written after (by their label after the change), share."""
+    k = len(names)
+    before = np.bincount(given, minlength=k)
+    after = np.bincount(labels[keep], minlength=k)
+    table = Table(title="Per class")
+    for col in ("class", "before", "after", "after / before"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for c, name in enumerate(names):
+        share = f"{after[c] / before[c]:.0%}" if before[c] else "—"
+        table.add_row(escape(name), f"{before[c]:,}", f"{after[c]:,}", share)
+    return table
 
 
 @app.command("fix")
@@ -257,9 +327,12 @@ def fix_cmd(
         table.add_row(a, str(n_review), str(n_auto))
     out_console = Console()
     out_console.print(table)
+    view = RunView.open(run_dir)
+    given = view.examples["label"].astype(np.int64)
+    out_console.print(_class_table(view.class_names, given, plan.keep, plan.labels))
     out_console.print(
-        f"{int(plan.keep.sum())} of {plan.keep.size} examples written to [bold]{out}[/bold]; "
-        f"changes and reasons in [bold]{changes}[/bold]"
+        f"{int(plan.keep.sum()):,} of {plan.keep.size:,} examples written to [bold]{out}[/bold]; "
+        f"every change with its reason in [bold]{changes}[/bold]"
     )
 
 
@@ -280,7 +353,23 @@ def prune_cmd(
         kept = prune_run(
             run_dir, out, keep, by, class_quotas or errors is not None, errors, drop_flagged, seed
         )
-    Console().print(f"Kept {kept.size} examples by {by}; written to [bold]{out}[/bold]")
+    view = RunView.open(run_dir)
+    ex = view.examples
+    labels = ex["label"].astype(np.int64)
+    mask = np.zeros(labels.size, dtype=bool)
+    mask[kept] = True
+    out_console = Console()
+    out_console.print(_class_table(view.class_names, labels, mask, labels))
+    dropped_flagged = int((ex["flagged"].astype(bool) & ~mask).sum()) if "flagged" in ex else 0
+    unscored = int((ex["row"] < 0).sum())
+    out_console.print(
+        f"Kept {kept.size:,} of {labels.size:,} examples by {by} "
+        f"({'class quotas' if class_quotas or class_error else 'one global cut'}); "
+        f"{dropped_flagged:,} flagged example(s) are among the dropped"
+        + (" (dropped first: --drop-flagged)" if drop_flagged else "")
+        + f"; {unscored:,} probe-source examples without scores of their own are left out. "
+        f"Written to [bold]{out}[/bold]."
+    )
 
 
 @app.command("report")
@@ -301,6 +390,9 @@ def review_cmd(
     token: Annotated[str | None, Opt(help="secret every request must carry")] = None,
     export: Annotated[Path | None, Opt(help="write the decisions as CSV here and exit")] = None,
     current: Annotated[bool, Opt(help="with --export: current decisions only")] = False,
+    verify: Annotated[
+        bool, Opt(help="check the log's hash chain and exit (status 1 if it was rewritten)")
+    ] = False,
 ) -> None:
     """Review flagged examples in the browser; decisions go to RUN/review.sqlite (append-only)."""
     from stratigraphy.present.review_app import (  # FastAPI loads only for this command
@@ -309,6 +401,20 @@ def review_cmd(
     )
 
     with _user_errors():
+        if verify:
+            view = RunView.open(run_dir)
+            log = ReviewLog(run_dir / REVIEW_DB, view.n_examples, len(view.class_names))
+            result = log.verify()
+            legacy = f" ({result.unchained} written before the chain)" if result.unchained else ""
+            if not result.ok:
+                console.print(
+                    f"[red]review log rewritten:[/red] row {result.first_bad} of "
+                    f"{run_dir / REVIEW_DB} does not match the hash chain; the decisions from "
+                    "there on cannot be trusted."
+                )
+                raise typer.Exit(1)
+            Console().print(f"Review log intact: {result.rows} decisions checked{legacy}.")
+            return
         if export is not None:
             view = RunView.open(run_dir)
             log = ReviewLog(run_dir / REVIEW_DB, view.n_examples, len(view.class_names))

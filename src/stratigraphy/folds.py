@@ -70,12 +70,13 @@ class SourceFold:
         return cls(subset, judged, probed)
 
     def train(self, cfg: RunConfig, n_classes: int, out: Path,
-              on_batch: Callable[[int, int], None] | None = None) -> float:  # fmt: skip
+              on_batch: Callable[[int, int], None] | None = None,
+              on_epoch: Callable[[int, float, float], None] | None = None) -> float:  # fmt: skip
         """Train and record the fold under ``out/source_fold``; returns the seconds it took."""
         t0 = time.perf_counter()
         training = replace(cfg.training, seed=cfg.training.seed + 1)
         train_and_record(self.probed.X, self.probed.y, n_classes, training, out / FOLD_DIR,
-                         resume=cfg.resume, on_batch=on_batch)  # fmt: skip
+                         resume=cfg.resume, on_batch=on_batch, on_epoch=on_epoch)  # fmt: skip
         return time.perf_counter() - t0
 
     def analyse(

@@ -110,6 +110,7 @@ def _run_info(cfg: RunConfig, prep: _Prepared, identity: dict[str, Any]) -> dict
             "class_names": data.class_names,
             "input_shape": list(data.X.shape[1:]),
             "modality": data.modality,
+            "input_preparation": prep.source.notes,
             "fingerprint": identity["fingerprint"],
         },
         "training_rows": int(prep.probed.X.shape[0]),
@@ -119,7 +120,10 @@ def _run_info(cfg: RunConfig, prep: _Prepared, identity: dict[str, Any]) -> dict
 
 
 def _train(
-    cfg: RunConfig, prep: _Prepared, on_batch: Callable[[int, int], None] | None
+    cfg: RunConfig,
+    prep: _Prepared,
+    on_batch: Callable[[int, int], None] | None,
+    on_epoch: Callable[[int, float, float], None] | None,
 ) -> tuple[TrainResult, list[Path]]:
     """Train every seed (the first in the run directory, the others under ``seeds/``)."""
     out = Path(cfg.out)
@@ -133,6 +137,7 @@ def _train(
             seed_dir,
             resume=cfg.resume,
             on_batch=on_batch,
+            on_epoch=on_epoch,
         )  # fmt: skip
         for s, seed_dir in enumerate(seed_dirs)
     ]
@@ -183,6 +188,7 @@ def run(
     on_batch: Callable[[int, int], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
+    on_epoch: Callable[[int, float, float], None] | None = None,
 ) -> RunResult:
     """Run the main job end to end and write the run directory ``cfg.out``.
 
@@ -203,11 +209,12 @@ def run(
 
     stage("training and recording")
     t0 = time.perf_counter()
-    trained, seed_dirs = _train(cfg, prep, on_batch)
+    trained, seed_dirs = _train(cfg, prep, on_batch, on_epoch)
     clock["training_s"] = time.perf_counter() - t0
     if prep.fold is not None:
         stage("training the source fold")
-        clock["source_fold_s"] = prep.fold.train(cfg, prep.data.n_classes, out, on_batch)
+        clock["source_fold_s"] = prep.fold.train(cfg, prep.data.n_classes, out, on_batch,
+                                                 on_epoch)  # fmt: skip
     stage("inferring metadata")
     t0 = time.perf_counter()
     summary = _analyse(cfg, prep, seed_dirs)
@@ -222,6 +229,11 @@ def run(
         "resumed_from_epoch": trained.resumed_from,
     }
     summary["timings"] = timings
+    summary["training_curve"] = {
+        "first_epoch": trained.resumed_from,
+        "loss": [h[0] for h in trained.history],
+        "accuracy": [h[1] for h in trained.history],
+    }
     write_json(out / SUMMARY_JSON, summary)
     run_info.update({"status": "complete", "timings": timings, "device": trained.device})
     write_json(out / RUN_JSON, run_info)

@@ -10,6 +10,7 @@ table; memory is bounded by the chunk, not by N.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,7 @@ from stratigraphy.analysis.reasons import flag_reasons, other_prediction
 from stratigraphy.analysis.scores import compute_scores
 from stratigraphy.analysis.sources import ArraySource, Signals, SignalSource
 from stratigraphy.core.atomic import RowGroupWriter
-from stratigraphy.core.errors import ConfigError, DataValidationError
+from stratigraphy.core.errors import ConfigError, DataValidationError, RunDirectoryError
 from stratigraphy.probes.build import ProbedData
 from stratigraphy.probes.suites import CLEAN, UNSCORED, suite_info
 from stratigraphy.record.store import ROW_GROUP, DynamicsStore
@@ -489,6 +490,45 @@ class _ExampleTable:
         return pa.table(cols)
 
 
+def _check_analysis_inputs(
+    source: SignalSource,
+    probed: ProbedData,
+    class_names: list[str] | None,
+    truth: np.ndarray | None,
+    true_labels: np.ndarray | None,
+    extra: dict[str, Any] | None,
+) -> None:
+    """Typed errors for arguments that do not belong together, before any fitting; a warning
+    when the probes' losses hold no finite value (every verdict would be meaningless)."""
+    if not isinstance(probed, ProbedData):
+        raise ConfigError(f"probed must be the ProbedData of build_probes(); got {type(probed)}.")
+    n_train, n_examples = probed.X.shape[0], probed.source_labels.shape[0]
+    if source.row_count() != n_train:
+        raise DataValidationError(
+            f"signals cover {source.row_count()} rows but the probed training set has {n_train}; "
+            "record the dataset built by build_probes()."
+        )
+    n_classes = int(probed.source_labels.max()) + 1
+    if class_names is not None and len(class_names) < n_classes:
+        raise DataValidationError(
+            f"{len(class_names)} class names for labels up to {n_classes - 1}; give one per class."
+        )
+    named = {"truth": truth, "true_labels": true_labels, **(extra or {})}
+    for name, values in named.items():
+        if values is not None and len(values) != n_examples:
+            raise DataValidationError(
+                f"{name} has {len(values)} values for {n_examples} examples; give one per example."
+            )
+    probe_rows = np.sort(probed.probes.column("row").to_numpy())
+    loss = source.read_rows(probe_rows, ("loss",))["loss"]
+    if not np.isfinite(loss).any():
+        warnings.warn(
+            "the probes' recorded losses hold no finite value (NaN or infinite everywhere): "
+            "training diverged or nothing was recorded, so no verdict can be trusted.",
+            stacklevel=3,
+        )
+
+
 def analyze_source(
     source: SignalSource,
     probed: ProbedData,
@@ -505,6 +545,7 @@ def analyze_source(
     ``truth`` (a boolean mask of known label errors) adds detection quality; ``extra`` holds
     further per-example columns (planted kind, captions); ``like``: see
     :meth:`AnalysisEngine.fit`."""
+    _check_analysis_inputs(source, probed, class_names, truth, true_labels, extra)
     columns: dict[str, Any] = {}
     if truth is not None:
         columns["planted_error"] = np.asarray(truth, dtype=bool)
@@ -533,15 +574,9 @@ def analyze(
 ) -> Analysis:
     """Scores and inferred metadata of every original example from N×E signals in memory (from
     :meth:`DynamicsRecorder.arrays` or :meth:`DynamicsStore.read_all`), as one chunk."""
-    n_train = probed.X.shape[0]
-    if signals["loss"].shape[0] != n_train:
-        raise DataValidationError(
-            f"signals cover {signals['loss'].shape[0]} rows but the probed training set has "
-            f"{n_train}; record the dataset built by build_probes()."
-        )
-    config = InferenceConfig(k=k, seed=seed, chunk_rows=max(n_train, 1))
-    return analyze_source(ArraySource(signals), probed, class_names, None, truth, true_labels,
-                          config=config)  # fmt: skip
+    source = ArraySource(signals)
+    config = InferenceConfig(k=k, seed=seed, chunk_rows=max(probed.X.shape[0], 1))
+    return analyze_source(source, probed, class_names, None, truth, true_labels, config=config)
 
 
 def analyze_store(
@@ -557,4 +592,6 @@ def analyze_store(
     """:func:`analyze` for runs whose signals do not fit in memory: rows stream from the store
     a chunk at a time and the examples table is written to ``out`` a row group at a time."""
     store = store if isinstance(store, DynamicsStore) else DynamicsStore(store)
+    if store.finished_epochs() == 0:
+        raise RunDirectoryError(f"{store.directory} holds no recorded epoch to analyse.")
     return analyze_source(store, probed, class_names, out, truth, true_labels, extra, config)

@@ -21,6 +21,8 @@ Signals = dict[str, np.ndarray]
 class SignalSource(Protocol):
     """Per-row signals (``loss``, ``margin``, ``p_label``, ``el2n``, ``pred``), rows × epochs."""
 
+    def row_count(self) -> int: ...
+
     def read_rows(self, rows: np.ndarray, signals: Sequence[str] = SIGNALS) -> Signals: ...
 
     def iter_chunks(
@@ -40,6 +42,9 @@ class ArraySource:
             raise DataValidationError(f"signals must share one rows × epochs shape; got {shapes}.")
         self.signals = signals
         self.n_rows = int(signals["loss"].shape[0])
+
+    def row_count(self) -> int:
+        return self.n_rows
 
     def read_rows(self, rows: np.ndarray, signals: Sequence[str] = SIGNALS) -> Signals:
         return {s: self.signals[s][rows] for s in signals}

@@ -21,3 +21,7 @@ class RunDirectoryError(StratigraphyError):
 
 class ConfigError(StratigraphyError, ValueError):
     """An option has a value outside what it accepts."""
+
+
+class TrainingDivergedError(StratigraphyError):
+    """Training produced a non-finite loss or logits; the epochs finished before are kept."""

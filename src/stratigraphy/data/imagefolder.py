@@ -6,6 +6,7 @@ to one size: the given one, or the most common size capped at ``MAX_SIDE`` pixel
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,28 @@ def is_image_folder(path: Path) -> bool:
     )
 
 
+def available_bytes() -> int:
+    """Memory the system can still give (``MemAvailable``), or all of it where that is unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def _check_memory(n: int, size: int) -> None:
+    """Refuse a size whose float32 RGB images (and their uint8 copies) would not fit in half of
+    the available memory, before any image is decoded."""
+    need = n * 3 * size * size * 5
+    if need > available_bytes() // 2:
+        raise DataValidationError(
+            f"--image-size {size} would need {need / 2**30:.1f} GiB for {n:,} images, more than "
+            f"half of the {available_bytes() / 2**30:.1f} GiB available: choose a smaller size."
+        )
+
+
 def load_image_folder(
     root: str | Path,
     size: int | None = None,
@@ -40,14 +63,24 @@ def load_image_folder(
     classes = sorted(d.name for d in root.iterdir() if d.is_dir())
     files: list[Path] = []
     labels: list[int] = []
+    empty = []
     for c, name in enumerate(classes):
         found = sorted(f for f in (root / name).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
         files += found
         labels += [c] * len(found)
+        if not found:
+            empty.append(name)
+    if empty:
+        raise DataValidationError(
+            f"class folder(s) {empty} of {root} hold no images ({', '.join(IMAGE_SUFFIXES)}): "
+            "remove them or add their images."
+        )
     if len(classes) < 2 or not files:
         raise DataValidationError(
             f"{root} must hold one sub-folder of images per class (at least two classes)."
         )
+    if size is not None:
+        _check_memory(len(files), size)
     images = []
     for i, f in enumerate(files):
         try:

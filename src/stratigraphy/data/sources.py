@@ -5,14 +5,17 @@ from __future__ import annotations
 import gzip
 import hashlib
 import struct
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from stratigraphy.core.errors import DataValidationError
+from stratigraphy.core.errors import ConfigError, DataValidationError
+from stratigraphy.data.checks import check_arrays
 
+MAX_IMAGE_SIZE = 1024
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = (
     "T-shirt/top",
@@ -38,9 +41,11 @@ class LabelledData:
     name: str = "data"
     captions: list[str] | None = None
     kind: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.X, self.y = validate_arrays(self.X, self.y, len(self.class_names) or None)
+        self.X, self.y, notes = check_arrays(self.X, self.y, len(self.class_names) or None)
+        self.notes = [*self.notes, *notes]
         if not self.class_names:
             self.class_names = [str(c) for c in range(int(self.y.max()) + 1)]
         if self.captions is not None and len(self.captions) != self.X.shape[0]:
@@ -73,53 +78,6 @@ class LabelledData:
         return h.hexdigest()[:16]
 
 
-def validate_arrays(
-    X: np.ndarray, y: np.ndarray, n_classes: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Check shapes, dtypes, finiteness and label range; return float32 X (images as N×C×H×W)."""
-    X = np.asarray(X)
-    y = np.asarray(y)
-    if X.ndim not in (2, 3, 4):
-        raise DataValidationError(
-            f"X must be feature vectors N×D, images N×H×W or N×C×H×W; got shape {X.shape}."
-        )
-    if y.ndim != 1:
-        raise DataValidationError(f"y must be a 1-D array of integer labels; got shape {y.shape}.")
-    if X.shape[0] != y.shape[0]:
-        raise DataValidationError(
-            f"X has {X.shape[0]} examples but y has {y.shape[0]} labels; they must match."
-        )
-    if X.shape[0] == 0:
-        raise DataValidationError("The dataset is empty.")
-    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
-        raise DataValidationError(f"X must hold real numbers; got dtype {X.dtype}.")
-    if np.issubdtype(y.dtype, np.floating):
-        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise DataValidationError("y must hold integer class labels; found non-integer values.")
-    elif not np.issubdtype(y.dtype, np.integer):
-        raise DataValidationError(f"y must hold integer class labels; got dtype {y.dtype}.")
-    X = X.astype(np.float32, copy=False)
-    bad = ~np.isfinite(X.reshape(X.shape[0], -1)).all(axis=1)
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        raise DataValidationError(
-            f"X holds NaN or infinite values in {rows.size} example(s), first at rows "
-            f"{rows[:5].tolist()}; impute or drop them first."
-        )
-    y = y.astype(np.int64)
-    hi = n_classes if n_classes is not None else int(y.max()) + 1
-    out = (y < 0) | (y >= hi)
-    if out.any():
-        rows = np.flatnonzero(out)
-        raise DataValidationError(
-            f"Labels must lie in 0..{hi - 1}; {rows.size} do not (e.g. row {rows[0]} has label "
-            f"{y[rows[0]]}). Map your classes to 0..C-1 or pass matching class_names."
-        )
-    if X.ndim == 3:
-        X = X[:, None, :, :]
-    return np.ascontiguousarray(X), y
-
-
 def load_digits_data() -> LabelledData:
     """scikit-learn's bundled 8×8 handwritten digits (1,797 examples), scaled to [0, 1]."""
     from sklearn.datasets import load_digits
@@ -134,15 +92,31 @@ def load_npz(path: str | Path) -> LabelledData:
     path = Path(path)
     if not path.is_file():
         raise DataValidationError(f"No such file: {path}")
-    with np.load(path, allow_pickle=False) as f:
-        missing = {"X", "y"} - set(f.files)
-        if missing:
+    if path.stat().st_size == 0:
+        raise DataValidationError(
+            f"{path} is empty (0 bytes). Save it with np.savez(path, X=..., y=...)."
+        )
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if not hasattr(f, "files"):
+                raise DataValidationError(f"{path} holds a single array, not an .npz archive.")
+            missing = {"X", "y"} - set(f.files)
+            if missing:
+                raise DataValidationError(
+                    f"{path} lacks array(s) {sorted(missing)}; it holds {sorted(f.files)}. "
+                    "Save it with np.savez(path, X=..., y=...)."
+                )
+            X, y = f["X"], f["y"]
+            names = [str(c) for c in f["class_names"]] if "class_names" in f.files else []
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
             raise DataValidationError(
-                f"{path} lacks array(s) {sorted(missing)}; it holds {sorted(f.files)}. "
-                "Save it with np.savez(path, X=..., y=...)."
-            )
-        X, y = f["X"], f["y"]
-        names = [str(c) for c in f["class_names"]] if "class_names" in f.files else []
+                f"{path} holds pickled Python objects, which are not read (they can run code): "
+                "save X and y as numeric arrays, e.g. X.astype(np.float32)."
+            ) from exc
+        raise DataValidationError(f"{path} is not a valid .npz file: {exc}") from exc
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataValidationError(f"{path} is not a valid .npz file: {exc}") from exc
     return LabelledData(X, y, names, name=path.stem)
 
 
@@ -194,6 +168,15 @@ class SourceOptions:
     label_column: str = "label"
     image_size: int | None = None
     drop_columns: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        if self.image_size is not None and not 1 <= self.image_size <= MAX_IMAGE_SIZE:
+            raise ConfigError(
+                f"--image-size must lie in 1..{MAX_IMAGE_SIZE} pixels (the models here are small: "
+                f"downsample larger images first); got {self.image_size}."
+            )
+        if self.text_column is not None and self.text_column == self.label_column:
+            raise ConfigError("--text-column and --label-column name the same column.")
 
 
 def load_source(

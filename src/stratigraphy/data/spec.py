@@ -32,6 +32,7 @@ class DataSpec:
     plant: PlantSpec = field(default_factory=PlantSpec)
 
     def validate(self) -> None:
+        self.options.validate()
         self.plant.validate()
 
     def load_source(

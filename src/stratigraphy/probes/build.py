@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from stratigraphy.core.errors import ConfigError, ProbeBudgetError
+from stratigraphy.core.errors import ConfigError, DataValidationError, ProbeBudgetError
 from stratigraphy.core.seeding import stream
+from stratigraphy.data.checks import check_arrays, check_indices
 from stratigraphy.probes.suites import (
     BUILTIN_SUITES,
     MISLABEL_KINDS,
@@ -152,11 +153,14 @@ def _take(rng: np.random.Generator, pool: np.ndarray, size: int, what: str) -> n
 
 def _user_indices(config: ProbeConfig, n: int) -> dict[str, np.ndarray]:
     user = {}
-    for name, idx in config.user_suites.items():
-        idx = np.unique(np.asarray(idx, dtype=np.int64))
-        if idx.size < 2 or idx.min() < 0 or idx.max() >= n:
+    for name, raw in config.user_suites.items():
+        try:
+            idx = check_indices(raw, n, f"--suite {name}")
+        except DataValidationError as exc:
+            raise ConfigError(str(exc)) from exc
+        if idx.size < 2:
             raise ConfigError(
-                f"User suite {name!r} needs at least 2 indices in 0..{n - 1}; got {idx.size}."
+                f"--suite {name} needs at least 2 indices in 0..{n - 1}; got {idx.size}."
             )
         user[name] = idx
     return user
@@ -298,6 +302,7 @@ def build_probes(
     """Choose and construct every probe suite, returning the augmented training set."""
     config = config or ProbeConfig()
     config.validate()
+    X, y, _ = check_arrays(X, y, n_classes)
     n = X.shape[0]
     size = config.size or auto_probe_size(n)
     rng = stream(config.seed, "probes")

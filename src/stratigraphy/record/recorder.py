@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from stratigraphy.core.errors import DataValidationError, RunDirectoryError, TrainingDivergedError
 from stratigraphy.record.distributed import MergeStats, merge_rows, world
 from stratigraphy.record.store import FLOAT_SIGNALS, DynamicsStore
 
@@ -82,7 +83,14 @@ class DynamicsRecorder:
             raise ValueError("n_examples must be positive.")
         self.n_examples = n_examples
         self.store = DynamicsStore(store, n_examples) if isinstance(store, str | Path) else store
+        if self.store is not None and self.store.finished_epochs() > start_epoch:
+            raise RunDirectoryError(
+                f"{self.store.directory} already holds {self.store.finished_epochs()} recorded "
+                f"epoch(s): pass start_epoch={self.store.finished_epochs()} to continue that run, "
+                "or record into an empty directory."
+            )
         self.epoch = start_epoch
+        self._negative_labels: torch.Tensor | None = None
         self.defer_bytes = defer_bytes
         self._buffers: dict[str, torch.Tensor] | None = None
         self._memory: list[dict[str, np.ndarray]] = []
@@ -111,8 +119,11 @@ class DynamicsRecorder:
         per-example ``loss`` already computed (``reduction='none'``), kept as the loss signal."""
         if self._buffers is None:
             self._buffers = self._allocate(logits)
+            self._negative_labels = torch.zeros((), dtype=torch.long, device=logits.device)
         bufs = self._buffers
         idx = indices.to(bufs["loss"].device, torch.long)
+        assert self._negative_labels is not None
+        self._negative_labels += (labels.detach().to(self._negative_labels.device) < 0).sum()
         try:
             with torch.no_grad():
                 if "logits" in bufs:
@@ -150,11 +161,26 @@ class DynamicsRecorder:
         if self._buffers is None:
             raise RuntimeError("end_epoch() called before any update() in this epoch.")
         bufs = self._buffers
+        if self._negative_labels is not None and int(self._negative_labels):
+            self._buffers = None
+            raise DataValidationError(
+                f"{int(self._negative_labels)} label(s) below 0 were recorded in epoch "
+                f"{self.epoch}: labels are class indices 0..C-1 (ignore-index targets such as "
+                "-100 must be left out of update())."
+            )
         rank, size = world()
         if size > 1:
             seen = bufs["labels"] >= 0 if "logits" in bufs else bufs["pred"] >= 0
             bufs, self.last_merge = merge_rows(bufs, seen)
         out = self._finish(bufs)
+        diverged = (out["pred"] >= 0) & ~np.isfinite(out["loss"])
+        if diverged.any():
+            self._buffers = None
+            raise TrainingDivergedError(
+                f"{int(diverged.sum())} example(s) had a NaN or infinite loss or logits in epoch "
+                f"{self.epoch}: training diverged. The epoch is not recorded; the "
+                f"{self.epoch} before it are kept."
+            )
         if self.store is not None and rank == 0:
             self.store.write_epoch(self.epoch, out)
         else:

@@ -59,6 +59,28 @@ class DynamicsStore:
             n += 1
         return n
 
+    def readable_epochs(self) -> int:
+        """Consecutive finished epochs from 0 whose file opens and holds ``n_rows`` rows: a file
+        damaged outside this package ends the count, so a resume retrains from there."""
+        n = 0
+        for epoch in range(self.finished_epochs()):
+            try:
+                rows = pq.read_metadata(self.path(epoch)).num_rows
+            except (OSError, pa.ArrowInvalid):
+                break
+            if self.n_rows is not None and rows != self.n_rows:
+                break
+            n += 1
+        return n
+
+    def row_count(self) -> int:
+        """Rows per epoch: ``n_rows`` when given, else read from the first epoch's footer."""
+        if self.n_rows is not None:
+            return self.n_rows
+        if self.finished_epochs() == 0:
+            return 0
+        return int(pq.read_metadata(self.path(0)).num_rows)
+
     def truncate(self, n_epochs: int) -> None:
         """Delete epochs from ``n_epochs`` on (an unfinished tail left by a killed run)."""
         if not self.directory.is_dir():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -41,11 +42,40 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def check_writable(out: Path) -> None:
+    """Refuse an output path under a file or in a directory this process cannot write to."""
+    ancestor = out
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise RunDirectoryError(f"cannot write {out}: {ancestor} is a file, not a directory.")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise RunDirectoryError(
+            f"cannot write {out}: {ancestor} is not writable (read-only or not yours)."
+        )
+
+
+def _is_temporary(path: Path) -> bool:
+    return path.is_file() and path.name.startswith(".") and ".tmp-" in path.name
+
+
+def remove_stale_temporaries(directory: Path) -> list[Path]:
+    """Delete the temporary siblings (``.NAME.tmp-PID.SUFFIX``) a killed writer left behind."""
+    stale = [p for p in directory.rglob(".*.tmp-*") if _is_temporary(p)]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
 def check_run_dir(out: Path, identity: dict[str, Any], resume: bool) -> None:
-    """Refuse a directory that holds something else, or the same run without ``resume``."""
+    """Refuse a directory that cannot be written, holds something else, or holds the same run
+    without ``resume``; temporary files a killed writer left behind are removed."""
     if out.exists() and not out.is_dir():
         raise RunDirectoryError(f"{out} exists and is not a directory.")
-    if not out.is_dir() or not any(out.iterdir()):
+    check_writable(out)
+    if not out.is_dir() or not any(p for p in out.iterdir() if not _is_temporary(p)):
+        if out.is_dir():
+            remove_stale_temporaries(out)
         return
     run_json = out / RUN_JSON
     if not run_json.is_file():
@@ -53,7 +83,12 @@ def check_run_dir(out: Path, identity: dict[str, Any], resume: bool) -> None:
             f"{out} is not empty and holds no {RUN_JSON}: it is not a stratigraphy run. "
             "Choose an empty or new --out directory."
         )
-    previous = read_json(run_json).get("identity", {})
+    try:
+        previous = read_json(run_json).get("identity", {})
+    except (ValueError, OSError) as exc:
+        raise RunDirectoryError(
+            f"{run_json} is damaged ({exc}); it cannot be resumed. Use another --out directory."
+        ) from exc
     if previous != identity:
         changed = sorted(
             k for k in set(previous) | set(identity) if previous.get(k) != identity.get(k)
@@ -66,3 +101,4 @@ def check_run_dir(out: Path, identity: dict[str, Any], resume: bool) -> None:
         raise RunDirectoryError(
             f"{out} already holds this run; pass --resume to continue it (or use another --out)."
         )
+    remove_stale_temporaries(out)
