@@ -1,7 +1,8 @@
 """The report and the review page in real headless Chromium, driven by Playwright.
 
-Needs Debian's chromium (/usr/bin/chromium); .ci/run installs it. Screenshots land in
-docs/screenshots/.
+Needs Debian's chromium (/usr/bin/chromium); .ci/run installs it. Screenshots are taken on
+every run and copied over the tracked docs/screenshots/ only on request:
+``STRAT_SCREENSHOTS=1 python -m pytest tests/test_browser.py``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,16 @@ if not Path(CHROMIUM).exists():
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 
 from playwright import sync_api  # noqa: E402
+
+
+def _screenshot(page, name: str, full_page: bool = False) -> None:
+    """A real PNG of the page; it replaces docs/screenshots/NAME only with STRAT_SCREENSHOTS=1."""
+    png = page.screenshot(full_page=full_page)
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    if os.environ.get("STRAT_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / name).write_bytes(png)
+
 
 ARGS = [
     "--no-sandbox",
@@ -52,8 +63,7 @@ def test_report_renders_offline(browser, digits_run):
     assert len(widths) == 4 and min(widths) > 100
     assert page.locator(".card").count() >= 8
     assert failed == []
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "report.png"), full_page=True)
+    _screenshot(page, "report.png", full_page=True)
     context.close()
 
 
@@ -79,8 +89,7 @@ def test_review_by_keyboard_persists_and_is_shared(browser, live_server):
     page.reload()
     page.wait_for_function("document.getElementById('current').textContent.includes('relabel')")
     assert page.locator("#current").text_content().startswith(f"relabel → {new_label} ·")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "review.png"))
+    _screenshot(page, "review.png")
 
     # The second reviewer's browser keeps the page's Content-Security-Policy: its script must run
     # under it, so only locator assertions (no evaluated predicates) are used here.

@@ -124,16 +124,19 @@ def sparkline_svg(
     own: np.ndarray,
     neighbours: np.ndarray,
     neighbour_kinds: Sequence[str],
+    top: float | None = None,
     width: int = 240,
-    height: int = 90,
+    height: int = 96,
 ) -> str:
-    """One example's loss trajectory (black) over its nearest fitting probes' as inline SVG: a few
-    hundred bytes, crisp at any zoom, and cheap enough to draw for every gallery card."""
+    """One example's loss trajectory (black) over its nearest fitting probes' as inline SVG, with
+    axes: loss from 0 to ``top`` (one scale for every card of a report, so cards compare) against
+    epoch. A few hundred bytes, crisp at any zoom, cheap enough for every gallery card."""
     series = np.nan_to_num(np.vstack([neighbours, own[None, :]]).astype(np.float32))
-    top = max(float(series.max()), 1e-6)
+    top = max(float(top if top is not None else series.max()), 1e-6)
+    left, bottom, pad = 30, 16, 4
     n = series.shape[1]
-    xs = np.linspace(4, width - 4, n) if n > 1 else np.full(1, width / 2)
-    ys = height - 4 - (height - 8) * series / top
+    xs = np.linspace(left, width - pad, n) if n > 1 else np.full(1, (left + width) / 2)
+    ys = height - bottom - (height - bottom - pad) * np.clip(series, 0, top) / top
     kinds = list(dict.fromkeys(neighbour_kinds))
     lines = []
     for i, row in enumerate(ys):
@@ -142,12 +145,26 @@ def sparkline_svg(
         pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, row, strict=True))
         lines.append(
             f'<polyline fill="none" stroke="{colour}" stroke-width="{1.8 if last else 0.9}" '
-            f'stroke-opacity="{1 if last else 0.5}" points="{pts}"/>'
+            f'stroke-opacity="{1 if last else 0.6}" points="{pts}"/>'
         )
+    base, font = height - bottom, 'font-size="9" fill="#555" font-family="sans-serif"'
+    axes = (
+        f'<path d="M{left},{pad} V{base} H{width - pad}" stroke="#888" fill="none"/>'
+        f'<text x="{left - 3}" y="{pad + 7}" text-anchor="end" {font}>{top:.2g}</text>'
+        f'<text x="{left - 3}" y="{base}" text-anchor="end" {font}>0</text>'
+        f'<text x="{left}" y="{height - 4}" {font}>1</text>'
+        f'<text x="{width - pad}" y="{height - 4}" text-anchor="end" {font}>{n}</text>'
+        f'<text x="{(left + width) / 2:.0f}" y="{height - 4}" text-anchor="middle" {font}>'
+        "epoch</text>"
+        f'<text x="9" y="{base / 2:.0f}" text-anchor="middle" {font} '
+        f'transform="rotate(-90 9 {base / 2:.0f})">loss</text>'
+    )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
-        f'height="{height}" role="img"><title>loss per epoch, max {top:.2f}</title>'
+        f'height="{height}" role="img"><title>loss per epoch (0 to {top:.2f}): this example in '
+        "black, its nearest probes coloured by kind</title>"
         f'<rect width="{width}" height="{height}" fill="#fff" stroke="#dfe3e6"/>'
+        + axes
         + "".join(lines)
         + "</svg>"
     )

@@ -32,6 +32,8 @@ def _gallery(view: RunView) -> list[dict[str, Any]]:
     loss, refs, probe_kinds = probes.loss, probes.refs, probes.kinds
     data = view.data
     names = view.class_names
+    # One loss scale for every card: the 99th percentile of all recorded losses.
+    scale = float(np.nanpercentile(loss, 99)) if np.isfinite(loss).any() else 1.0
     out = []
     for kind in view.suites:
         members = np.flatnonzero((ex["metadata"] == kind) & (ex["row"] >= 0))
@@ -52,7 +54,7 @@ def _gallery(view: RunView) -> list[dict[str, Any]]:
                     "image": plots.data_uri(image) if image else None,
                     "caption": str(ex["caption"][i]) if "caption" in ex else None,
                     "trajectory": Markup(
-                        plots.sparkline_svg(loss[r], refs[nb], probe_kinds[nb].tolist())
+                        plots.sparkline_svg(loss[r], refs[nb], probe_kinds[nb].tolist(), scale)
                     ),
                     "neighbours": ", ".join(
                         f"{k} {c}"

@@ -26,7 +26,8 @@ VECTOR_NOISE_STD = 1.0
 RANDOM_INPUT_KINDS = ("mixed", "shuffled", "blend", "uniform")
 PATCH_GRID = 4
 BLEND_OF = 8
-USER_COLOURS = ("#1f77b4", "#9467bd", "#17becf", "#e377c2", "#bcbd22")
+# Okabe and Ito's colour-blind-safe palette holds the built-in kinds; user suites take these.
+USER_COLOURS = ("#E69F00", "#000000", "#999999", "#8C6D31", "#6B6ECF")
 
 
 @dataclass(frozen=True)
@@ -207,23 +208,23 @@ def _random_input(
     return ProbeInputs(inputs, labels, [f"random_input({ctx.random_input})"] * size)
 
 
-TYPICAL = register_suite(Suite("typical", "in_place", label_wrong=False, colour="#4c9a2a"))
-ATYPICAL = register_suite(Suite("atypical", "in_place", label_wrong=False, colour="#e0a100"))
+TYPICAL = register_suite(Suite("typical", "in_place", label_wrong=False, colour="#009E73"))
+ATYPICAL = register_suite(Suite("atypical", "in_place", label_wrong=False, colour="#56B4E9"))
 MISLABELED = register_suite(
     Suite(
-        "mislabeled", "consumed", label_wrong=True, colour="#d62728", flagged=True,
+        "mislabeled", "consumed", label_wrong=True, colour="#D55E00", flagged=True,
         action="relabel", planted_kind="mislabeled", transform=_wrong_label,
     )
 )  # fmt: skip
 CORRUPTED = register_suite(
     Suite(
-        "corrupted", "consumed", label_wrong=False, colour="#8c564b", flagged=True,
+        "corrupted", "consumed", label_wrong=False, colour="#CC79A7", flagged=True,
         planted_kind="corrupted", transform=_gaussian_noise, item_transform="corrupt",
     )
 )  # fmt: skip
 RANDOM_INPUT = register_suite(
     Suite(
-        "random_input", "synthetic", label_wrong=None, colour="#7f7f7f", flagged=True,
+        "random_input", "synthetic", label_wrong=None, colour="#0072B2", flagged=True,
         action="remove", planted_kind="out_of_distribution", transform=_random_input,
         item_transform="random_input",
     )
