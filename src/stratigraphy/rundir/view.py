@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stratigraphy.core.errors import RunDirectoryError, StratigraphyError
@@ -40,7 +41,15 @@ class RunView:
                 f"{path} is not a finished stratigraphy run (missing {', '.join(missing)}); "
                 "run `strat run --out DIR` first, or `--resume` to finish it."
             )
-        return cls(path)
+        view = cls(path)
+        try:
+            _ = (view.run, view.summary)  # read now, so a damaged file is named here
+            pq.read_metadata(path / EXAMPLES_PARQUET)
+        except (ValueError, OSError, pa.ArrowInvalid) as exc:
+            raise RunDirectoryError(
+                f"{path} holds a damaged file ({exc}); rerun `strat run` into a new --out."
+            ) from exc
+        return view
 
     @cached_property
     def run(self) -> dict[str, Any]:
