@@ -37,9 +37,14 @@ def _read_csv(path: Path) -> pa.Table:
     """UTF-8 first; a file that is not valid UTF-8 is read as Latin-1, with a warning, rather
     than handing byte strings on as text."""
     parse = pacsv.ParseOptions(newlines_in_values=True)
-    table = pacsv.read_csv(path, parse_options=parse)
-    if not any(pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)
-               for f in table.schema):  # fmt: skip
+    try:
+        table = pacsv.read_csv(path, parse_options=parse)
+        _ = table.column_names  # decoded lazily: a header that is not UTF-8 fails here
+    except UnicodeDecodeError:
+        table = None
+    if table is not None and not any(
+        pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in table.schema
+    ):
         return table
     warnings.warn(f"{path} is not valid UTF-8; read it as Latin-1.", stacklevel=3)
     return pacsv.read_csv(path, pacsv.ReadOptions(encoding="latin-1"), parse)
