@@ -12,7 +12,7 @@ import stratigraphy
 
 PACKAGE = Path(stratigraphy.__file__).parent
 # Lowest first: a module may import its own layer and the ones before it, never a later one.
-LAYERS = ["core", "data", "probes", "record", "rundir", "analysis", "curate", "present"]
+LAYERS = ["core", "data", "probes", "record", "rundir", "analysis", "issues", "curate", "present"]
 TOP = {"config": 8, "folds": 9, "job": 9, "cli": 10, "__main__": 11, "__init__": 12}
 MAX_FUNCTION_LINES = 60
 

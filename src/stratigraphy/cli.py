@@ -194,6 +194,10 @@ def run_cmd(
     k: Annotated[int, Opt(help="neighbours for the kNN inference")] = 20,
     fdr: Annotated[float, Opt(help="expected share of false flags allowed")] = 0.1,
     resume: Annotated[bool, Opt(help="continue a run killed mid-way")] = False,
+    test: Annotated[
+        str | None,
+        Opt(help="held-out set (same format): report test examples that duplicate training ones"),
+    ] = None,
 ) -> None:
     """Train with probe suites mixed in, record every example's dynamics, infer its metadata."""
     flags = dict(locals())

@@ -18,9 +18,11 @@ from stratigraphy.analysis.evaluation import kind_confusion
 from stratigraphy.analysis.sources import ArraySource, SignalSource
 from stratigraphy.config import RunConfig
 from stratigraphy.core.atomic import atomic_write_table
+from stratigraphy.core.errors import DataValidationError
 from stratigraphy.data.planting import Planted
-from stratigraphy.data.sources import LabelledData
+from stratigraphy.data.sources import LabelledData, load_source
 from stratigraphy.folds import SourceFold, judge_sources
+from stratigraphy.issues.run import find_issues
 from stratigraphy.present.report import write_report
 from stratigraphy.probes.build import ProbedData, auto_probe_size, build_probes
 from stratigraphy.record.models import resolve_kind
@@ -62,6 +64,7 @@ class _Prepared:
     probed: ProbedData
     model: str
     fold: SourceFold | None = None
+    test: LabelledData | None = None
 
     @property
     def data(self) -> LabelledData:
@@ -91,7 +94,24 @@ def _prepare(
     stage("building probe suites")
     probed = build_probes(trained_on.X, trained_on.y, trained_on.n_classes, cfg.probes)
     fold = SourceFold.plan(cfg, trained_on, probed)
-    return _Prepared(source, planted, probed, model, fold), identity
+    test = _load_test(cfg, trained_on, on_progress)
+    return _Prepared(source, planted, probed, model, fold, test), identity
+
+
+def _load_test(
+    cfg: RunConfig, train: LabelledData, on_progress: Callable[[str, int, int], None] | None
+) -> LabelledData | None:
+    """The held-out set given with ``--test``, read like the training data; its inputs must have
+    the training inputs' shape."""
+    if cfg.test is None:
+        return None
+    test = load_source(cfg.test, None, cfg.data.options, on_progress)
+    if test.X.shape[1:] != train.X.shape[1:]:
+        raise DataValidationError(
+            f"--test {cfg.test}: inputs of shape {test.X.shape[1:]}, but the training inputs "
+            f"have {train.X.shape[1:]}."
+        )
+    return test
 
 
 def _run_info(cfg: RunConfig, prep: _Prepared, identity: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +164,9 @@ def _train(
     return results[0], seed_dirs
 
 
-def _analyse(cfg: RunConfig, prep: _Prepared, seed_dirs: list[Path]) -> dict[str, Any]:
+def _analyse(
+    cfg: RunConfig, prep: _Prepared, seed_dirs: list[Path], issue_columns: dict[str, np.ndarray]
+) -> dict[str, Any]:
     """One engine for every run: signals in memory when they fit (or when seeds are averaged),
     streamed from the store otherwise; the examples table goes straight to the run directory."""
     out, probed, data = Path(cfg.out), prep.probed, prep.data
@@ -156,7 +178,7 @@ def _analyse(cfg: RunConfig, prep: _Prepared, seed_dirs: list[Path]) -> dict[str
         per_seed = [s.read_all() for s in stores]
         signals = average_signals(per_seed, data.n_classes) if cfg.seeds > 1 else per_seed[0]
         source = ArraySource(signals)
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = dict(issue_columns)
     if prep.planted is not None:
         extra["planted"] = prep.planted.kind.tolist()
     if data.captions is not None:
@@ -180,6 +202,20 @@ def _analyse(cfg: RunConfig, prep: _Prepared, seed_dirs: list[Path]) -> dict[str
             cfg.inference.k, cfg.seed,
         )  # fmt: skip
     return summary
+
+
+def _timings(clock: dict[str, float], trained: TrainResult) -> dict[str, Any]:
+    return {
+        "probes_s": clock["probes_s"],
+        "training_s": clock["training_s"],
+        "source_fold_s": clock.get("source_fold_s", 0.0),
+        "epoch_s": trained.epoch_seconds,
+        "eval_pass_s": trained.eval_seconds,
+        "issues_s": clock["issues_s"],
+        "inference_s": clock["inference_s"],
+        "total_s": time.perf_counter() - clock["start"],
+        "resumed_from_epoch": trained.resumed_from,
+    }
 
 
 def run(
@@ -217,17 +253,14 @@ def run(
                                                  on_epoch)  # fmt: skip
     stage("inferring metadata")
     t0 = time.perf_counter()
-    summary = _analyse(cfg, prep, seed_dirs)
-    timings = {
-        "probes_s": clock["probes_s"],
-        "training_s": clock["training_s"],
-        "source_fold_s": clock.get("source_fold_s", 0.0),
-        "epoch_s": trained.epoch_seconds,
-        "eval_pass_s": trained.eval_seconds,
-        "inference_s": time.perf_counter() - t0,
-        "total_s": time.perf_counter() - clock["start"],
-        "resumed_from_epoch": trained.resumed_from,
-    }
+    stage("looking for duplicates and leaks")
+    t1 = time.perf_counter()
+    issue_columns, issues = find_issues(trained.model, prep.data, prep.test, out)
+    clock["issues_s"] = time.perf_counter() - t1
+    summary = _analyse(cfg, prep, seed_dirs, issue_columns)
+    summary["issues"] = issues
+    clock["inference_s"] = time.perf_counter() - t0 - clock["issues_s"]
+    timings = _timings(clock, trained)
     summary["timings"] = timings
     summary["training_curve"] = {
         "first_epoch": trained.resumed_from,

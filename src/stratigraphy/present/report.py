@@ -7,6 +7,7 @@ from typing import Any
 
 import jinja2
 import numpy as np
+import pyarrow.parquet as pq
 from markupsafe import Markup
 
 from stratigraphy.analysis.neighbours import ProbeNeighbours
@@ -15,6 +16,7 @@ from stratigraphy.present import plots
 from stratigraphy.rundir.view import RunView
 
 REPORT_HTML = "report.html"
+DUPLICATE_SETS_SHOWN = 8
 GALLERY_SIZE = 8
 GALLERY_NEIGHBOURS = 10
 
@@ -68,6 +70,42 @@ def _gallery(view: RunView) -> list[dict[str, Any]]:
     return out
 
 
+def _duplicates(view: RunView, run_dir: Path) -> dict[str, Any] | None:
+    """The near-duplicate section: counts, the first sets (conflicting labels first) with their
+    inputs or texts side by side, and the leaks into the held-out set."""
+    found = view.summary.get("issues", {}).get("near_duplicate")
+    ex = view.examples
+    if found is None or "duplicate_set" not in ex:
+        return None
+    sets, names, data = ex["duplicate_set"], view.class_names, view.data
+    members = np.flatnonzero(sets >= 0)
+    order = members[np.lexsort((sets[members], ~ex["duplicate_conflict"][members]))]
+
+    def item(i: int) -> dict[str, Any]:
+        image = plots.input_png(data.X[i]) if data is not None else None
+        return {
+            "index": int(i),
+            "label": names[int(ex["label"][i])],
+            "image": plots.data_uri(image) if image else None,
+            "caption": str(ex["caption"][i]) if "caption" in ex else None,
+        }
+
+    shown: list[dict[str, Any]] = []
+    for set_id in dict.fromkeys(sets[order].tolist()):
+        if len(shown) == DUPLICATE_SETS_SHOWN:
+            break
+        rows = np.flatnonzero(sets == set_id)[:4]
+        shown.append({"conflict": bool(ex["duplicate_conflict"][rows[0]]),
+                      "items": [item(int(i)) for i in rows]})  # fmt: skip
+    leaks = None
+    if (run_dir / "leaks.parquet").is_file():
+        table = pq.read_table(run_dir / "leaks.parquet").slice(0, 20).to_pylist()
+        leaks = [{**r, "train_label": names[r["train_label"]],
+                  "test_label": names[r["test_label"]] if r["test_label"] >= 0 else "?"}
+                 for r in table]  # fmt: skip
+    return {"summary": found, "sets": shown, "leaks": leaks}
+
+
 def _answer(summary: dict[str, Any], run_dir: Path) -> dict[str, Any] | None:
     """The report's first section: estimated share of each kind, flags, what to do next."""
     prevalence, flags = summary.get("prevalence"), summary.get("flags")
@@ -112,13 +150,9 @@ def build_report(run_dir: str | Path) -> str:
         {"name": name, "counts": [int(np.sum((labels == c) & (kinds == k))) for k in present]}
         for c, name in enumerate(view.class_names)
     ]
-    detection = None
-    if "detection" in summary:
-        det = summary["detection"]
-        detection = {
-            **det,
-            "rows": sorted(det["scores"].items(), key=lambda kv: -kv[1]["ap"]),
-        }
+    det = summary.get("detection")
+    detection = None if det is None else {**det, "rows": sorted(
+        det["scores"].items(), key=lambda kv: -kv[1]["ap"])}  # fmt: skip
     context = {
         "run": run,
         "training": view.training,
@@ -147,6 +181,7 @@ def build_report(run_dir: str | Path) -> str:
             )
         ),
         "gallery": _gallery(view),
+        "duplicates": _duplicates(view, Path(run_dir)),
         "detection": detection,
         "planted": summary.get("planted"),
         "has_inputs": view.data is not None,

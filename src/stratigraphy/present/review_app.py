@@ -89,6 +89,27 @@ class ReviewData:
         self.by_confidence = scored[np.argsort(-self.confidence[scored], kind="stable")]
         self.queue = self._flag_queue(ex)
         self.data = view.data
+        self.issues = [c[3:] for c in ex if c.startswith("is_") and f"{c[3:]}_score" in ex]
+
+    def filtered(self, kind: str | None, issue: str | None, label: int | None) -> np.ndarray:
+        """The queue: flagged examples, or one inferred kind's, or one issue type's; optionally
+        of one class."""
+        q = self.queue
+        if kind:
+            q = self.by_confidence[self.metadata[self.by_confidence] == kind]
+        if issue:
+            if issue not in self.issues:
+                raise HTTPException(404, f"unknown issue {issue!r}; this run has {self.issues}")
+            q = self.issue_queue(issue)
+        if label is not None:
+            q = q[self.examples["label"][q] == label]
+        return q
+
+    def issue_queue(self, issue: str) -> np.ndarray:
+        """The examples an issue type found, highest score first."""
+        ex = self.examples
+        found = np.flatnonzero(ex[f"is_{issue}"].astype(bool))
+        return found[np.argsort(-ex[f"{issue}_score"][found], kind="stable")]
 
     def _flag_queue(self, ex: dict[str, np.ndarray]) -> np.ndarray:
         """The examples flagged at the run's error level, strongest evidence (smallest p-value)
@@ -204,6 +225,7 @@ def _read_routes(app: FastAPI, view: RunView, data: ReviewData, log: ReviewLog) 
                 "kinds": kinds,
                 "decisions": list(DECISIONS),
                 "colours": {k: plots.kind_colour(k, view.suites) for k in view.suites},
+                "issues": data.issues,
             },
         )
 
@@ -214,16 +236,13 @@ def _read_routes(app: FastAPI, view: RunView, data: ReviewData, log: ReviewLog) 
     @app.get("/api/queue")
     def queue(
         kind: str | None = None,
+        issue: str | None = None,
         label: int | None = None,
         include_decided: bool = False,
         offset: int = Query(0, ge=0),
         limit: int = Query(100, ge=1, le=1000),
     ) -> dict[str, Any]:
-        q = data.queue
-        if kind:
-            q = data.by_confidence[data.metadata[data.by_confidence] == kind]
-        if label is not None:
-            q = q[data.examples["label"][q] == label]
+        q = data.filtered(kind, issue, label)
         state = log.state()
         if not include_decided:
             q = q[~np.isin(q, np.fromiter(state, dtype=np.int64, count=len(state)))]

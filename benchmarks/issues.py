@@ -1,0 +1,192 @@
+"""Near-duplicates and train/test leaks, planted in Fashion-MNIST and the airline tweets, found by
+`strat run --test` against cleanlab's Datalab `near_duplicate` on the same representations.
+
+python benchmarks/issues.py [--epochs 10] [--only fmnist,tweets]
+
+Planted near-duplicates: augmented copies appended to the training data (images: a shift of
+one pixel and Gaussian noise σ 0.02; texts: light paraphrase-like edits — case, punctuation, one
+word dropped or two swapped). Planted leaks: augmented copies of training examples put into the
+held-out set beside ordinary held-out examples. Scored on the planted members: recall (both the
+source and its copy flagged), and precision counting as right the planted members and examples
+byte-identical to another (natural exact duplicates); the rest of the flagged are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from _common import OUT, fashion_mnist_available
+from detect import TWEETS
+
+from stratigraphy.data.tables import read_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def strat(args: list[str], out: Path) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "stratigraphy", "run", *args, "--out", str(out)],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return time.perf_counter() - t0
+
+
+def augment_images(X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    shifted = np.roll(X, shift=rng.choice([-1, 1], size=2).tolist(), axis=(2, 3))
+    return np.clip(shifted + rng.normal(0, 0.02, X.shape), 0, 1).astype(np.float32)
+
+
+def edit_text(text: str, rng: np.random.Generator) -> str:
+    words = text.split()
+    choice = rng.integers(4)
+    if choice == 0:
+        return text.lower() if text != text.lower() else text.upper()
+    if choice == 1:
+        return re.sub(r"[!?.,]+", "", text) if re.search(r"[!?.,]", text) else text + "!"
+    if choice == 2 and len(words) > 4:
+        del words[rng.integers(1, len(words))]
+        return " ".join(words)
+    if len(words) > 3:
+        i = rng.integers(1, len(words) - 1)
+        words[i], words[i + 1] = words[i + 1], words[i]
+    return " ".join(words) + ("" if len(words) > 3 else " .")
+
+
+def score(ex: dict, truth: np.ndarray, flag_col: str, exact: np.ndarray) -> dict:
+    flagged = np.asarray(ex[flag_col], dtype=bool)
+    right = flagged & (truth | exact)
+    return {
+        "flagged": int(flagged.sum()),
+        "recall": float((flagged & truth).sum() / truth.sum()),
+        "precision": float(right.sum() / max(flagged.sum(), 1)),
+        "other_flagged": int((flagged & ~truth & ~exact).sum()),
+    }
+
+
+def exact_members(inputs: np.ndarray) -> np.ndarray:
+    from stratigraphy.issues.duplicates import exact_groups
+
+    groups = exact_groups(inputs)
+    return np.bincount(groups)[groups] > 1
+
+
+def datalab(features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, float]:
+    from cleanlab import Datalab
+
+    t0 = time.perf_counter()
+    lab = Datalab(data={"label": labels}, label_name="label", verbosity=0)
+    lab.find_issues(features=features.astype(np.float32), issue_types={"near_duplicate": {}})
+    flags = lab.get_issues("near_duplicate")["is_near_duplicate_issue"].to_numpy()
+    return flags, time.perf_counter() - t0
+
+
+def evaluate(name: str, run_dir: Path, truth: np.ndarray, inputs: np.ndarray,
+             leak_truth: set[int], wall: float) -> dict:  # fmt: skip
+    ex = pq.read_table(run_dir / "examples.parquet").to_pydict()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    feats = np.load(run_dir / "representations.npy").astype(np.float32)
+    exact = exact_members(inputs)
+    ours = score(ex, truth, "is_near_duplicate", exact)
+    dl_flags, dl_wall = datalab(feats, np.asarray(ex["label"]))
+    theirs = score({"f": dl_flags}, truth, "f", exact)
+    leaks = set(pq.read_table(run_dir / "leaks.parquet").column("test_index").to_pylist())
+    found = summary["issues"]["near_duplicate"]
+    return {
+        "data": name, "n": int(truth.size), "planted": int(truth.sum()), "ours": ours,
+        "datalab": theirs, "datalab_s": dl_wall, "issues_s": summary["timings"]["issues_s"],
+        "run_s": wall, "leak_recall": len(leaks & leak_truth) / len(leak_truth),
+        "leak_precision": len(leaks & leak_truth) / max(len(leaks), 1), "leaks": len(leaks),
+        "planted_leaks": len(leak_truth), "exact_in_data": int(exact.sum()),
+        "sets": found["sets"], "conflicting_sets": found["conflicting_sets"],
+    }  # fmt: skip
+
+
+def fmnist(epochs: int, rng: np.random.Generator) -> dict:
+    from stratigraphy import load_fashion_mnist
+
+    train, test = load_fashion_mnist(split="train"), load_fashion_mnist(split="test")
+    src = rng.choice(train.n, 600, replace=False)
+    X = np.concatenate([train.X, augment_images(train.X[src], rng)])
+    y = np.concatenate([train.y, train.y[src]])
+    truth = np.zeros(X.shape[0], dtype=bool)
+    truth[src] = truth[train.n :] = True
+    leak_src = rng.choice(np.setdiff1d(np.arange(train.n), src), 200, replace=False)
+    X_test = np.concatenate([test.X[:2000], augment_images(train.X[leak_src], rng)])
+    y_test = np.concatenate([test.y[:2000], train.y[leak_src]])
+    d = OUT / "issues-fmnist"
+    d.mkdir(parents=True, exist_ok=True)
+    np.savez(d / "train.npz", X=X, y=y, class_names=train.class_names)
+    np.savez(d / "test.npz", X=X_test, y=y_test, class_names=train.class_names)
+    run_dir = d / "run"
+    wall = strat([str(d / "train.npz"), "--test", str(d / "test.npz"), "--epochs", str(epochs)],
+                 run_dir)  # fmt: skip
+    return evaluate("Fashion-MNIST", run_dir, truth, X, set(range(2000, 2200)), wall)
+
+
+def tweets(epochs: int, rng: np.random.Generator) -> dict:
+    table = read_table(TWEETS)
+    texts = [str(t) for t in table.column("text").to_pylist()]
+    labels = [str(t) for t in table.column("airline_sentiment").to_pylist()]
+    order = rng.permutation(len(texts))
+    held, train = order[:1000], order[1000:]
+    src = rng.choice(train, 150, replace=False)
+    leak_src = rng.choice(np.setdiff1d(train, src), 100, replace=False)
+    rows_train = [(texts[i], labels[i]) for i in train]
+    rows_train += [(edit_text(texts[i], rng), labels[i]) for i in src]
+    rows_test = [(texts[i], labels[i]) for i in held[:500]]
+    rows_test += [(edit_text(texts[i], rng), labels[i]) for i in leak_src]
+    d = OUT / "issues-tweets"
+    d.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("train.csv", rows_train), ("test.csv", rows_test)):
+        with open(d / name, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["text", "airline_sentiment"])
+            w.writerows(rows)
+    truth = np.zeros(len(rows_train), dtype=bool)
+    position = {int(i): k for k, i in enumerate(train)}
+    truth[[position[int(i)] for i in src]] = True
+    truth[len(train) :] = True
+    run_dir = d / "run"
+    wall = strat([str(d / "train.csv"), "--text-column", "text", "--label-column",
+                  "airline_sentiment", "--test", str(d / "test.csv"), "--epochs", str(epochs)],
+                 run_dir)  # fmt: skip
+    inputs = np.array([t for t, _ in rows_train], dtype=object)
+    codes = np.unique(inputs.astype(str), return_inverse=True)[1].reshape(-1, 1)
+    return evaluate("airline tweets", run_dir, truth, codes, set(range(500, 600)), wall)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--only", default="fmnist,tweets")
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    results = []
+    if "fmnist" in args.only and fashion_mnist_available():
+        results.append(fmnist(args.epochs, rng))
+    if "tweets" in args.only and TWEETS.is_file():
+        results.append(tweets(args.epochs, rng))
+    print("| data | examples | planted members | stratigraphy recall | precision | other flagged "
+          "| Datalab recall | precision | other flagged | leaks found / planted | leak precision "
+          "| detection s | Datalab s |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        o, t = r["ours"], r["datalab"]
+        print(f"| {r['data']} | {r['n']:,} | {r['planted']} | {o['recall']:.3f} | "
+              f"{o['precision']:.3f} | {o['other_flagged']} | {t['recall']:.3f} | "
+              f"{t['precision']:.3f} | {t['other_flagged']} | "
+              f"{round(r['leak_recall'] * r['planted_leaks'])}/{r['planted_leaks']} | "
+              f"{r['leak_precision']:.3f} | {r['issues_s']:.1f} | {r['datalab_s']:.1f} |")  # fmt: skip
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

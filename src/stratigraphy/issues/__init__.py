@@ -1,0 +1,1 @@
+"""Issue types beyond wrong labels, one module each, found in representation space."""
