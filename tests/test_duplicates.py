@@ -121,3 +121,28 @@ def test_report_and_review_show_duplicates(tmp_path):
     assert set(range(600, 615)) <= found and len(found) <= 40
     assert client.get("/api/queue", params={"issue": "nonsense"}).status_code == 404
     assert '"issues": ["near_duplicate"]' in client.get("/").text
+
+
+def test_shifted_image_copies_are_found_where_pixels_alone_miss_them():
+    """Fashion-MNIST-like redundancy: a one-pixel shift moves a copy farther than most natural
+    neighbours in pixel space; the spectrum retrieval and aligned verification still find it."""
+    from stratigraphy.issues.duplicates import aligned_distances, spectra
+
+    d = load_digits_data()
+    rng = np.random.default_rng(3)
+    src = rng.choice(d.n, 40, replace=False)
+    shifted = np.roll(d.X[src], (1, -1), axis=(2, 3))
+    copies = np.clip(shifted + rng.normal(0, 0.01, shifted.shape), 0, 1).astype(np.float32)
+    X = np.concatenate([d.X, copies])
+    labels = np.concatenate([d.y, d.y[src]])
+    truth = np.zeros(X.shape[0], dtype=bool)
+    truth[src] = truth[d.n :] = True
+    flat = X.reshape(X.shape[0], -1)
+    by_pixels = find_duplicates(IssueContext(flat, labels, [])).columns["is_near_duplicate"]
+    found = find_duplicates(IssueContext(flat, labels, [], inputs=X)).columns["is_near_duplicate"]
+    assert (by_pixels & truth).sum() / truth.sum() < 0.5
+    recall = (found & truth).sum() / truth.sum()
+    precision = (found & truth).sum() / max(found.sum(), 1)
+    assert recall >= 0.95 and precision >= 0.9, (recall, precision)
+    pair = np.array([[d.n, src[0]]])
+    assert aligned_distances(X, X, pair)[0] < 0.01 and spectra(X).shape[0] == X.shape[0]

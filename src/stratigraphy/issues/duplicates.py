@@ -1,12 +1,19 @@
 """Near and exact duplicates within the data, and leaks of training examples into a held-out
 set, found as nearest neighbours in representation space with faiss.
 
-Distances are cosine distances between L2-normalised representations. An example is a near
-duplicate when its nearest other example lies within ``RELATIVE_THRESHOLD`` × the median
-nearest-neighbour distance of the data (scale-free, as cleanlab's Datalab does); near
-duplicates linked by such pairs form duplicate sets, and a set whose labels differ is called out
-as a conflict. A held-out example leaks when a training example lies within the same distance.
-Search is exact (``IndexFlatIP``) up to ``EXACT_UP_TO`` rows and inverted-file above.
+Texts, tables and vectors are compared by the cosine distance between their representations
+(sentence embeddings, encoded features). Images are not: a classifier's features map a copy
+shifted by one pixel farther from its source than most examples lie from their nearest
+neighbour (measured on Fashion-MNIST, docs/benchmarks.md), and so do raw pixels. Candidates are
+retrieved by the magnitude of each image's 2-D Fourier transform, which a shift leaves
+unchanged, and verified in pixel space: the distance of a pair is the smallest cosine distance
+between one image and the other moved by at most one pixel each way.
+
+An example is a near duplicate when its nearest other example lies within
+``RELATIVE_THRESHOLD`` × the median nearest-neighbour distance of the data (scale-free, as
+cleanlab's Datalab does); pairs form duplicate sets, and a set whose labels differ is called
+out as a conflict. A held-out example leaks when a training example lies within the same
+distance. Search is exact (``IndexFlatIP``) up to ``EXACT_UP_TO`` rows and inverted-file above.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -22,7 +30,10 @@ from stratigraphy.issues.registry import IssueContext, IssueResult, IssueType, r
 
 RELATIVE_THRESHOLD = 0.1
 NEIGHBOURS = 10
+LEAK_CANDIDATES = 5
 EXACT_UP_TO = 200_000
+MAX_SPECTRUM_SIDE = 32
+PAIR_CHUNK = 16_384
 
 
 def _normalised(features: np.ndarray) -> np.ndarray:
@@ -65,6 +76,52 @@ def nearest(
     return np.clip(1.0 - sims, 0.0, 2.0).astype(np.float32), idx
 
 
+def spectra(images: np.ndarray) -> np.ndarray:
+    """N×F shift-invariant descriptors of N×C×H×W images: the normalised magnitude of each
+    channel's 2-D Fourier transform (images above 32 pixels a side are average-pooled first)."""
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    while max(x.shape[2:]) > MAX_SPECTRUM_SIDE:
+        x = torch.nn.functional.avg_pool2d(x, 2, ceil_mode=True)
+    mag = torch.fft.rfft2(x).abs().reshape(x.shape[0], -1)
+    return _normalised(mag.numpy())
+
+
+def aligned_distances(a: np.ndarray, b: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """For pairs (i, j) of rows of ``a`` and ``b`` (N×C×H×W), the smallest cosine distance
+    between ``a[i]`` and ``b[j]`` moved by at most one pixel each way; chunked, in torch."""
+    ta = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+    tb = torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32))
+    out = np.empty(pairs.shape[0], dtype=np.float32)
+    for lo in range(0, pairs.shape[0], PAIR_CHUNK):
+        i = torch.from_numpy(pairs[lo : lo + PAIR_CHUNK, 0])
+        j = torch.from_numpy(pairs[lo : lo + PAIR_CHUNK, 1])
+        x = ta[i].flatten(1)
+        x = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        y = tb[j]
+        best = torch.full((i.shape[0],), 2.0)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                z = torch.roll(y, (dy, dx), dims=(2, 3)).flatten(1)
+                z = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
+                best = torch.minimum(best, 1.0 - (x * z).sum(1))
+        out[lo : lo + PAIR_CHUNK] = best.clamp_min(0.0).numpy()
+    return out
+
+
+def _candidates(
+    queries: np.ndarray, refs: np.ndarray, k: int, same: bool, images: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's k nearest references, nearest first: by representation, or (images) by
+    spectrum and then re-ranked by the aligned pixel distance."""
+    if not images:
+        return nearest(_normalised(queries), _normalised(refs), k, same)
+    _, idx = nearest(spectra(queries), spectra(refs), k, same)
+    pairs = np.stack([np.repeat(np.arange(queries.shape[0]), idx.shape[1]), idx.ravel()], 1)
+    dist = aligned_distances(queries, refs, pairs).reshape(idx.shape)
+    order = np.argsort(dist, axis=1, kind="stable")
+    return np.take_along_axis(dist, order, 1), np.take_along_axis(idx, order, 1)
+
+
 def exact_groups(inputs: np.ndarray) -> np.ndarray:
     """A group id per row, equal for rows with byte-identical inputs."""
     flat = np.ascontiguousarray(inputs).reshape(inputs.shape[0], -1)
@@ -99,9 +156,11 @@ def _conflicting(sets: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def find_duplicates(ctx: IssueContext, relative: float = RELATIVE_THRESHOLD) -> IssueResult:
     """Near-duplicate columns, duplicate sets with label conflicts, and leaks into the test set."""
-    feats = _normalised(ctx.features)
-    n = feats.shape[0]
-    dist, idx = nearest(feats, feats, NEIGHBOURS, same=True)
+    images = ctx.inputs is not None and ctx.inputs.ndim == 4
+    data = ctx.inputs if images else ctx.features
+    assert data is not None
+    n = data.shape[0]
+    dist, idx = _candidates(data, data, NEIGHBOURS, same=True, images=images)
     scale = float(np.median(dist[:, 0]))
     cut = relative * scale
     close = dist <= cut
@@ -124,11 +183,15 @@ def find_duplicates(ctx: IssueContext, relative: float = RELATIVE_THRESHOLD) -> 
         "sets": int(conflict_sets.size),
         "conflicting_sets": int(conflict_sets.sum()),
         "examples_in_conflicting_sets": int(conflict.sum()),
-        "distance": f"cosine between {ctx.space}",
+        "distance": "cosine between pixels after aligning by up to one pixel, candidates by "
+        "Fourier magnitude"
+        if images
+        else f"cosine between {ctx.space}",
         "median_nearest_distance": scale,
         "threshold": cut,
         "relative_threshold": relative,
         "search": "exact (faiss IndexFlatIP)" if n <= EXACT_UP_TO else "faiss IVF",
+        "space": "images" if images else ctx.space,
     }
     if ctx.inputs is not None:
         groups = exact_groups(ctx.inputs)
@@ -144,9 +207,11 @@ def find_duplicates(ctx: IssueContext, relative: float = RELATIVE_THRESHOLD) -> 
 
 def find_leaks(ctx: IssueContext, scale: float, cut: float) -> tuple[pa.Table, dict]:
     """Held-out examples whose nearest training example lies within the near-duplicate cut."""
-    assert ctx.test_features is not None
-    test = _normalised(ctx.test_features)
-    dist, idx = nearest(test, _normalised(ctx.features), 1, same=False)
+    images = ctx.inputs is not None and ctx.inputs.ndim == 4 and ctx.test_inputs is not None
+    train = ctx.inputs if images else ctx.features
+    test = ctx.test_inputs if images else ctx.test_features
+    assert train is not None and test is not None
+    dist, idx = _candidates(test, train, LEAK_CANDIDATES, same=False, images=images)
     leak = np.flatnonzero(dist[:, 0] <= cut)
     train_labels = np.asarray(ctx.labels)[idx[leak, 0]]
     test_labels = (
