@@ -166,7 +166,7 @@ def test_prune_command(run_copy, tmp_path):
     )
     assert res.exit_code == 0, res.output
     ex = pq.read_table(run_copy / "examples.parquet").to_pandas()
-    eligible = (ex.row >= 0) & ~ex.metadata.isin(["mislabeled", "random_input"])
+    eligible = (ex.row >= 0) & ~(ex.flagged & ex.verdict.isin(["mislabeled", "random_input"]))
     with np.load(tmp_path / "half.npz") as f:
         assert f["X"].shape[0] == min(round(0.5 * 1797), int(eligible.sum()))
         assert eligible.to_numpy()[f["index"]].all()

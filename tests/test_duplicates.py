@@ -120,7 +120,7 @@ def test_report_and_review_show_duplicates(tmp_path):
     found = {it["index"] for it in q["items"]}
     assert set(range(600, 615)) <= found and len(found) <= 40
     assert client.get("/api/queue", params={"issue": "nonsense"}).status_code == 404
-    assert '"issues": ["near_duplicate"]' in client.get("/").text
+    assert '"near_duplicate"' in client.get("/").text
 
 
 def test_shifted_image_copies_are_found_where_pixels_alone_miss_them():

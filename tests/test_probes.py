@@ -50,14 +50,25 @@ def test_fitting_and_heldout_split_every_suite_in_half(probed):
         assert roles.count("fit") == roles.count("heldout") == 10
 
 
-def test_transformed_probes_avoid_examples_with_doubtful_labels():
+def test_fitting_probes_avoid_doubtful_labels_and_heldout_ones_are_drawn_at_random():
+    """Fitting probes are one kind of problem only; held-out ones stand for the data's own
+    problems, so they come from any example (``heldout_sources="any"``)."""
     X, y = blobs(800, seed=5)
     y = y.copy()
     y[:40] = (y[:40] + 1) % 4  # wrong labels the proxy can see
     p = build_probes(X, y, 4, ProbeConfig(size=20, seed=1))
     t = p.probes.to_pydict()
+    consumed = np.isin(t["suite"], ["mislabeled", "corrupted"])
+    fit = np.array(t["role"]) == "fit"
+    src = np.array(t["source"])
+    assert not np.isin(src[consumed & fit], np.arange(40)).any()
+    assert (consumed & ~fit).sum() == (consumed & fit).sum() == 20
+    clean = build_probes(X, y, 4, ProbeConfig(size=20, seed=1, heldout_sources="clean"))
+    t = clean.probes.to_pydict()
     src = np.array(t["source"])[np.isin(t["suite"], ["mislabeled", "corrupted"])]
     assert not np.isin(src, np.arange(40)).any()
+    with pytest.raises(ConfigError, match="heldout_sources"):
+        ProbeConfig(heldout_sources="x").validate()
 
 
 def test_user_suites_stay_in_place():

@@ -53,11 +53,11 @@ def client(run_copy):
     return TestClient(create_app(run_copy), base_url="http://127.0.0.1")
 
 
-def test_queue_is_flagged_examples_most_confident_first(client):
+def test_queue_is_flagged_examples_strongest_evidence_first(client):
     q = client.get("/api/queue").json()
     assert q["total"] > 0 and q["logged"] == 0
-    conf = [it["confidence"] for it in q["items"]]
-    assert conf == sorted(conf, reverse=True)
+    keys = [(it["q_value"], -it["confidence"]) for it in q["items"]]
+    assert keys == sorted(keys) and all(k[0] <= 0.1 for k in keys)
     assert {it["metadata"] for it in q["items"]} <= {"mislabeled", "corrupted", "random_input"}
     mis = client.get("/api/queue", params={"kind": "mislabeled", "label": 3}).json()["items"]
     assert mis and all(it["metadata"] == "mislabeled" and it["label"] == 3 for it in mis)

@@ -198,6 +198,10 @@ def run_cmd(
         str | None,
         Opt(help="held-out set (same format): report test examples that duplicate training ones"),
     ] = None,
+    groups: Annotated[
+        str | None,
+        Opt(help="file with one group per example (text lines or .npy): weak slices per group"),
+    ] = None,
 ) -> None:
     """Train with probe suites mixed in, record every example's dynamics, infer its metadata."""
     flags = dict(locals())
@@ -208,6 +212,11 @@ def run_cmd(
         flags["probes"] = tuple(s.strip() for s in probes.split(",") if s.strip())
         cfg = RunConfig.build(flags.pop("out"), seed=flags.pop("seed"), **flags)
         result = _run_with_progress(cfg, epochs, seeds + int(source_fold > 0))
+    _print_closing(result)
+
+
+def _print_closing(result: RunResult) -> None:
+    """The run's answer tables and where to go next."""
     out_console = Console()
     for table in _summary_tables(result.summary):
         out_console.print(table)

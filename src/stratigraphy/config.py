@@ -31,7 +31,7 @@ _FLAG_PARTS: dict[str, type] = {
 }
 # Fields that say where and how a run executes or is read, not what it trains: outside the
 # identity, so a run can be resumed, or analysed again, with other values.
-_NOT_IDENTITY = ("out", "resume", "in_memory_cells", "inference", "test")
+_NOT_IDENTITY = ("out", "resume", "in_memory_cells", "inference", "test", "groups")
 _SHARED = ("seed",)
 
 
@@ -51,6 +51,7 @@ class RunConfig:
     seeds: int = 1
     source_fold: float = 0.25
     test: str | None = None
+    groups: str | None = None
     in_memory_cells: int = 250_000_000
     resume: bool = False
 

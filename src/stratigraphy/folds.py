@@ -6,7 +6,8 @@ labelled twin could never be learned, and the twin would look doubtful). The sou
 on those examples plus a seeded sample of the rest (``source_fold`` of the data, at least 2,000
 examples where the data has them), with fresh probe suites built from the other examples, and
 judges the former sources with an engine fitted on its own probes. It shares the main fold's
-priors and p-value cut, so its verdicts and flags are on the same scale; its cost is the
+priors (its flags' false-discovery rate is estimated against its own held-out probes under
+them), so its verdicts and flags are on the same scale; its cost is the
 ``source_fold`` share of one training.
 """
 
@@ -89,8 +90,7 @@ class SourceFold:
         main: AnalysisEngine,
         out: Path,
     ) -> Analysis:
-        """The fold's verdicts for its examples, from an engine sharing ``main``'s priors and
-        p-value cut."""
+        """The fold's verdicts for its examples, from an engine sharing ``main``'s priors."""
         sub = self.subset
         store = DynamicsStore(out / FOLD_DIR / "dynamics" / ("eval" if cfg.training.eval_pass
                                                              else ""))  # fmt: skip

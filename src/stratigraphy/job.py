@@ -23,6 +23,7 @@ from stratigraphy.data.planting import Planted
 from stratigraphy.data.sources import LabelledData, load_source
 from stratigraphy.folds import SourceFold, judge_sources
 from stratigraphy.issues.run import find_issues
+from stratigraphy.issues.slices import read_groups, slices_of_run
 from stratigraphy.present.report import write_report
 from stratigraphy.probes.build import ProbedData, auto_probe_size, build_probes
 from stratigraphy.record.models import resolve_kind
@@ -33,6 +34,7 @@ from stratigraphy.rundir.layout import (
     PLANTED_PARQUET,
     PROBES_PARQUET,
     RUN_JSON,
+    SLICES_PARQUET,
     SUMMARY_JSON,
     check_run_dir,
     library_versions,
@@ -65,6 +67,7 @@ class _Prepared:
     model: str
     fold: SourceFold | None = None
     test: LabelledData | None = None
+    groups: np.ndarray | None = None
 
     @property
     def data(self) -> LabelledData:
@@ -95,7 +98,12 @@ def _prepare(
     probed = build_probes(trained_on.X, trained_on.y, trained_on.n_classes, cfg.probes)
     fold = SourceFold.plan(cfg, trained_on, probed)
     test = _load_test(cfg, trained_on, on_progress)
-    return _Prepared(source, planted, probed, model, fold, test), identity
+    groups = None
+    if cfg.groups is not None:
+        groups = read_groups(cfg.groups, source.n)
+        inserted = trained_on.n - source.n  # planted out-of-distribution inserts come last
+        groups = np.concatenate([groups, np.full(inserted, "(planted insert)")])
+    return _Prepared(source, planted, probed, model, fold, test, groups), identity
 
 
 def _load_test(
@@ -259,6 +267,9 @@ def run(
     clock["issues_s"] = time.perf_counter() - t1
     summary = _analyse(cfg, prep, seed_dirs, issue_columns)
     summary["issues"] = issues
+    table, summary["issues"]["weak_slices"] = slices_of_run(out, prep.data.class_names,
+                                                            prep.groups)  # fmt: skip
+    atomic_write_table(out / SLICES_PARQUET, table)
     clock["inference_s"] = time.perf_counter() - t0 - clock["issues_s"]
     timings = _timings(clock, trained)
     summary["timings"] = timings

@@ -21,7 +21,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stratigraphy.analysis.evaluation import detection_quality
-from stratigraphy.analysis.flags import DEFAULT_FDR, ConformalFlagger
+from stratigraphy.analysis.flags import (
+    DEFAULT_FDR,
+    MixtureFlagger,
+    mixture_proportion,
+    mixture_proportion_interval,
+)
 from stratigraphy.analysis.inference import INFERERS, HeldoutReport, Inferer, heldout_report
 from stratigraphy.analysis.mislabel import (
     RankReference,
@@ -44,6 +49,8 @@ from stratigraphy.core.errors import ConfigError, DataValidationError, RunDirect
 from stratigraphy.probes.build import ProbedData
 from stratigraphy.probes.suites import CLEAN, UNSCORED, suite_info
 from stratigraphy.record.store import ROW_GROUP, DynamicsStore
+
+MPE_FALLBACK = 0.02
 
 
 @dataclass
@@ -114,6 +121,8 @@ class AnalysisEngine:
     """Fit once on the probes with :meth:`fit`; :meth:`score` any rows; :meth:`run` writes the
     examples table and returns the summary."""
 
+    prevalence_: Prevalence
+
     def __init__(self, config: InferenceConfig | None = None) -> None:
         self.config = config or InferenceConfig()
 
@@ -122,9 +131,9 @@ class AnalysisEngine:
     ) -> AnalysisEngine:
         """Fit every inferer on the fitting probes, measure each on the held-out probes and keep
         the best; choose ``mislabel_score`` on the held-out probes; fix the references that need
-        every row (ranks, the kinds' priors on the real data, the flags' p-value cut) from the
-        reference rows. ``like``: a fitted engine over the same data whose priors and p-value cut
-        this one shares (a second fold judging examples the first could not)."""
+        every row (ranks, the kinds' priors on the real data, the flags' false-discovery rates)
+        from the reference rows. ``like``: a fitted engine over the same data whose priors this
+        one shares (a second fold judging examples the first could not)."""
         self.config.validate()
         self.suites_ = list(probed.suites)
         self.n_classes_ = int(probed.y.max()) + 1
@@ -156,26 +165,50 @@ class AnalysisEngine:
         train = np.bincount(suite_ids[is_fit], minlength=len(self.suites_)) / is_fit.sum()
         self._fit_prevalence(ref_proba[self.method_][real], proba[self.method_][~is_fit],
                              suite_ids[~is_fit], train, like)  # fmt: skip
-        self.train_priors_, self.priors_ = train, self.prevalence_.share
-        calibrate = ~is_fit & np.isin(names, self._clean_suites())
+        self.train_priors_ = train
+        ref_candidates = mislabel_candidates(ref_scores, self._p_mislabeled(ref_proba), self.ranks_)
+        ref_mislabel = ref_candidates[self.chosen_][real]
+        held = ~is_fit
+        probe_mislabel = candidates[self.chosen_][held]
+        self.notes_: list[str] = list(like.notes_) if like is not None else []
+        if like is None:
+            self._tighten_wrong_label_shares(ref_mislabel, probe_mislabel, names[held])
+        self.priors_ = self.prevalence_.share
         self._fit_flags(
-            self._kind_scores(proba[self.method_][calibrate], candidates[self.chosen_][calibrate]),
-            self._kind_scores(
-                ref_proba[self.method_][real],
-                mislabel_candidates(ref_scores, self._p_mislabeled(ref_proba), self.ranks_)[
-                    self.chosen_
-                ][real],
-            ),
+            self._kind_scores(ref_proba[self.method_][real], ref_mislabel),
+            self._kind_scores(proba[self.method_][held], probe_mislabel),
+            names[held],
         )
-        if like is not None and self.flagger_ is not None and like.flagger_ is not None:
-            self.flagger_.threshold = like.flagger_.threshold
-            self.flagger_.floors = dict(like.flagger_.floors)
         return self
+
+    def _tighten_wrong_label_shares(self, real: np.ndarray, probes: np.ndarray,
+                                    probe_suite: np.ndarray) -> None:  # fmt: skip
+        """A wrong-label kind's share is at most the mixture-proportion bound of its evidence
+        (see :mod:`stratigraphy.analysis.flags`): the smaller of that and EM's is kept, unless
+        the bound falls far below EM's (more than ``MPE_FALLBACK`` and under half), where the
+        probes do not resemble the data's label errors; then EM's stays, with a note."""
+        for j, suite in enumerate(self.suites_):
+            if not suite_info(suite).label_wrong:
+                continue
+            bound = mixture_proportion(real, probes[probe_suite == suite])
+            em = float(self.prevalence_.share[j])
+            if em - bound > MPE_FALLBACK and bound < em / 2:
+                self.notes_.append(
+                    f"The held-out {suite} probes score higher than this data's own label "
+                    f"errors (mixture bound {bound:.1%} against EM's {em:.1%}): the label "
+                    "noise is unlike the probes' (systematic, between a few classes), so the "
+                    "estimated share and the flags' error rate are less certain."
+                )
+                continue
+            if bound < em:
+                low, high = mixture_proportion_interval(
+                    real, probes[probe_suite == suite], self.config.seed
+                )
+                self.prevalence_ = self.prevalence_.with_share(j, bound, low, min(high, em))
 
     def _fit_prevalence(self, real: np.ndarray, heldout: np.ndarray, heldout_suite: np.ndarray,
                         train: np.ndarray, like: AnalysisEngine | None) -> None:  # fmt: skip
         """The kinds' priors on the real rows (or ``like``'s)."""
-        self.prevalence_: Prevalence
         if like is not None and like.suites_ == self.suites_:
             self.prevalence_ = like.prevalence_
             return
@@ -219,16 +252,18 @@ class AnalysisEngine:
             for s in self._flag_kinds()
         }
 
-    def _fit_flags(self, calibration: dict[str, np.ndarray], reference: dict[str, np.ndarray]
-                   ) -> None:  # fmt: skip
-        self.flagger_: ConformalFlagger | None = None
-        if not self._flag_kinds() or not all(v.size for v in calibration.values()):
+    def _fit_flags(self, reference: dict[str, np.ndarray], probes: dict[str, np.ndarray],
+                   probe_suite: np.ndarray) -> None:  # fmt: skip
+        """Each problem kind's false-discovery rate against its held-out probes."""
+        self.flagger_: MixtureFlagger | None = None
+        kinds = self._flag_kinds()
+        if not kinds:
             return
-        self.flagger_ = ConformalFlagger.fit(self._flag_kinds(), calibration, self.config.fdr)
-        combined, which = self.flagger_.combined(self.flagger_.p_values(reference))
-        self.flagger_.set_threshold(combined)
-        high = dict(zip(self.suites_, self.prevalence_.high.tolist(), strict=True))
-        self.flagger_.cap(combined, which, reference, {k: high[k] for k in self._flag_kinds()})
+        share = dict(zip(self.suites_, self.prevalence_.share.tolist(), strict=True))
+        self.flagger_ = MixtureFlagger.fit(
+            kinds, {k: probes[k][probe_suite == k] for k in kinds}, reference,
+            {k: share[k] for k in kinds}, self.config.fdr,
+        )  # fmt: skip
 
     def adjusted(self, best: np.ndarray) -> np.ndarray:
         """The chosen inferer's posteriors under the kinds' priors on the real data."""
@@ -265,16 +300,16 @@ class AnalysisEngine:
     def _verdicts(self, proba: dict[str, np.ndarray], mislabel: np.ndarray,
                   scores: dict[str, np.ndarray], sig: Signals, labels: np.ndarray,
                   class_names: list[str] | None) -> dict[str, np.ndarray]:  # fmt: skip
-        """``verdict`` (clean or a problem kind), ``flagged``, ``p_value``, ``reason`` and the
+        """``verdict`` (clean or a problem kind), ``flagged``, ``q_value``, ``reason`` and the
         suggested label with its confidence."""
         n, epochs = labels.size, sig["pred"].shape[1]
         verdict = np.full(n, CLEAN, dtype=object)
-        p_value, flagged = np.ones(n), np.zeros(n, dtype=bool)
+        q_value, flagged = np.ones(n), np.zeros(n, dtype=bool)
         kinds = self._flag_kinds()
         if self.flagger_ is not None:
             kind_scores = self._kind_scores(proba[self.method_], mislabel)
-            p_value, which = self.flagger_.combined(self.flagger_.p_values(kind_scores))
-            flagged = self.flagger_.flag(p_value, which, kind_scores)
+            q_value, which = self.flagger_.combined(self.flagger_.q_values(kind_scores))
+            flagged = self.flagger_.flag(q_value)
             verdict[flagged] = np.asarray(kinds, dtype=object)[which[flagged]]
         alt, alt_count = other_prediction(labels, sig["pred"], self.n_classes_)
         wrong = [s for s in self.suites_ if suite_info(s).label_wrong]
@@ -287,10 +322,9 @@ class AnalysisEngine:
         hit = np.flatnonzero(flagged)
         if hit.size:
             evidence = self._evidence(proba, scores, alt, alt_count, verdict, epochs)
-            reason[hit] = flag_reasons(hit, verdict[hit].tolist(), p_value,
-                                       self.flagger_.threshold if self.flagger_ else 0.0,
+            reason[hit] = flag_reasons(hit, verdict[hit].tolist(), q_value, self.config.fdr,
                                        evidence, names)  # fmt: skip
-        return {"verdict": verdict, "flagged": flagged, "p_value": p_value, "reason": reason,
+        return {"verdict": verdict, "flagged": flagged, "q_value": q_value, "reason": reason,
                 "suggested_label": suggested,
                 "suggested_confidence": np.where(relabel & (alt_count > 0), alt_count / epochs,
                                                  np.nan)}  # fmt: skip
@@ -334,15 +368,13 @@ class AnalysisEngine:
         return self._summary(probed, tally)
 
     def _flag_summary(self, tally: _Tally) -> dict[str, Any]:
-        """How many examples are flagged, of which kind, at which error level and p-value cut."""
+        """How many examples are flagged, of which kind, at which error level and evidence cut."""
         by_kind = {k: tally.verdicts.get(k, 0) for k in self._flag_kinds()}
         flagger = self.flagger_
         return {
             "fdr": self.config.fdr,
-            "p_threshold": flagger.threshold if flagger else None,
-            "calibration_probes": flagger.n_calibration if flagger else 0,
-            "smallest_p": flagger.smallest_p if flagger else None,
-            "score_floors": dict(flagger.floors) if flagger else {},
+            **(flagger.summary() if flagger else {}),
+            "notes": list(self.notes_),
             "flagged": int(sum(by_kind.values())),
             "by_kind": by_kind,
             "clean": tally.verdicts.get(CLEAN, 0),
@@ -469,7 +501,7 @@ class _ExampleTable:
             "probe_suite": self.probe_suite[lo:hi].tolist(),
             "verdict": place(v["verdict"], UNSCORED, object).tolist(),
             "flagged": place(v["flagged"], False, bool),
-            "p_value": place(v["p_value"], np.nan, np.float32),
+            "q_value": place(v["q_value"], np.nan, np.float32),
             "reason": place(v["reason"], "", object).tolist(),
             "metadata": place(v["metadata"], UNSCORED, object).tolist(),
             "confidence": place(v["confidence"], np.nan, np.float32),

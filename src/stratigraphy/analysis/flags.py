@@ -1,23 +1,28 @@
-"""Flags with a stated error rate: conformal p-values against correctly labelled probes, then
-Benjamini–Hochberg.
+"""Flags with a stated error rate: a two-groups false-discovery rate per problem kind.
 
-For each problem kind (a suite flagged for review) every example gets a score: ``mislabel_score``
-for a suite whose label is wrong, the kind's posterior otherwise. Its conformal p-value is the
-share of calibration scores at least as large, (1 + #{cal ≥ s}) / (n_cal + 1); the calibration
-set is the held-out probes of the suites that are neither wrong nor flagged (typical, atypical,
-user suites): real, correctly labelled examples the inferers never fitted. An example's p-value
-over all kinds calibrates its smallest per-kind p-value the same way, against the calibration
-probes' own smallest p-values (each taken against the other probes), so looking at several
-kinds costs nothing. Benjamini–Hochberg at level ``fdr`` keeps the expected share of false flags
-at or below ``fdr`` when clean examples and calibration probes are exchangeable (Bates et al.
-2023). Its cut is a threshold on the p-value, found from the reference rows' p-values (every
-real row up to 65,536, a seeded sample above), so each row is flagged alone.
+For each problem kind (a suite flagged for review) every example has evidence s:
+``mislabel_score`` for a suite whose label is wrong, the kind's posterior otherwise. The real
+rows' evidence is a mixture: a share π of the kind's members and the rest. The kind's held-out
+probes stand for the members: they are built from examples drawn at random from the data
+(``ProbeConfig.heldout_sources="any"``), so their evidence is distributed as the data's own
+problems of that kind (measured in docs/benchmarks.md: a symmetric-noise run's real label
+errors and its held-out mislabeled probes have the same quantiles). Among the rows with
+evidence at least t, the expected share of false flags is then
 
-Flags must also agree with the prevalence: at a false-flag share of at most ``fdr``, a kind
-that makes up at most a share h of the data (the upper end of its interval) cannot rightly
-have more than h / (1 − fdr) of the rows flagged. Where the p-value cut flags more reference
-rows of a kind than that, only the kind's strongest evidence is kept (a floor on its score),
-so a kind the data barely holds cannot fill the review queue with hard but ordinary examples.
+    FDR(t) = 1 − π · S_probes(t) / S_real(t)
+
+(Efron's two-groups model, Storey's estimator with the alternative known), where S are the
+survival functions of the real rows and of the held-out probes. A row's q-value is the smallest
+FDR(t) over the thresholds t at or below its evidence; it is flagged when its q-value is at
+most ``fdr``. Each kind keeps its own flags at that level, so their union does too. π is the
+kind's estimated share; where it is zero the kind flags nothing.
+
+π itself comes from the prevalence estimate, tightened by the same two distributions: since
+every probe-like share of the real rows is at most the share of members, π ≤ S_real(t) /
+S_probes(t) at every t (Blanchard, Lee and Scott's mixture proportion bound), which
+:func:`mixture_proportion` evaluates. An earlier design calibrated conformal p-values against
+the typical and atypical probes; hard but correct examples are not exchangeable with those,
+and it let 15–45% false flags through at ``fdr`` 0.1 (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -27,95 +32,125 @@ from dataclasses import dataclass, field
 import numpy as np
 
 DEFAULT_FDR = 0.1
+MPE_QUANTILES = (0.02, 0.8)
+MPE_POINTS = 80
+MPE_Z = 1.0
+MAX_THRESHOLDS = 8192
 
 
 def _finite(a: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.asarray(a, dtype=np.float64), nan=-np.inf)
 
 
-def _upper_share(cal: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """(1 + #{cal ≥ v}) / (n_cal + 1) for each v; ``cal`` sorted."""
-    at_least = cal.size - np.searchsorted(cal, values, side="left")
-    return (1.0 + at_least) / (cal.size + 1.0)
+def survival(sorted_values: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Share of ``sorted_values`` at least each t."""
+    n = max(sorted_values.size, 1)
+    return (sorted_values.size - np.searchsorted(sorted_values, t, side="left")) / n
+
+
+def mixture_proportion(real: np.ndarray, probes: np.ndarray, z: float = MPE_Z) -> float:
+    """The smallest S_real(t) / S_probes(t) over the probes' quantiles between 2% and 80%: an
+    upper bound on the share of the real rows distributed as the probes, tight where other rows
+    seldom reach the probes' evidence. S_probes is taken one standard error low, since the
+    smallest of many noisy ratios would otherwise fall below the share (by 3 points at a 40%
+    share with 250 probes; within half a point so). A larger share lets more false flags
+    through, so ``z`` stays where the bound is at most unbiased (docs/benchmarks.md)."""
+    real, probes = np.sort(_finite(real)), np.sort(_finite(probes))
+    if real.size == 0 or probes.size == 0:
+        return 0.0
+    t = np.quantile(probes, np.linspace(*MPE_QUANTILES, MPE_POINTS))
+    s_probes = survival(probes, t)
+    lower = s_probes - z * np.sqrt(s_probes * (1.0 - s_probes) / probes.size)
+    ratio = survival(real, t) / np.maximum(lower, 1e-12)
+    return float(np.clip(ratio.min(), 0.0, 1.0))
+
+
+def mixture_proportion_interval(
+    real: np.ndarray, probes: np.ndarray, seed: int = 0, rounds: int = 200, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of :func:`mixture_proportion` over real rows and probes."""
+    real, probes = _finite(real), _finite(probes)
+    if real.size == 0 or probes.size == 0:
+        return 0.0, 0.0
+    rng = np.random.default_rng([seed, 0x3BE])
+    draws = [mixture_proportion(real[rng.integers(0, real.size, real.size)],
+                                probes[rng.integers(0, probes.size, probes.size)])
+             for _ in range(rounds)]  # fmt: skip
+    tail = (1.0 - level) / 2
+    low, high = np.quantile(draws, [tail, 1.0 - tail])
+    return float(low), float(high)
 
 
 @dataclass
-class ConformalFlagger:
-    """Calibration scores per kind, the calibration probes' own smallest p-values, and the
-    p-value cut Benjamini–Hochberg chose."""
+class KindCut:
+    """One kind's estimated false-discovery rate as a step function of the evidence."""
+
+    thresholds: np.ndarray
+    q: np.ndarray
+    prior: float
+    probes: int
+
+    def q_values(self, scores: np.ndarray) -> np.ndarray:
+        j = np.searchsorted(self.thresholds, _finite(scores), side="right") - 1
+        return np.where(j >= 0, self.q[np.maximum(j, 0)], 1.0)
+
+    def cut(self, fdr: float) -> float | None:
+        """The lowest evidence flagged at ``fdr`` (None: nothing is)."""
+        ok = np.flatnonzero(self.q <= fdr)
+        return float(self.thresholds[ok[0]]) if ok.size else None
+
+
+@dataclass
+class MixtureFlagger:
+    """Per kind, the q-value of any evidence; rows flagged where their smallest q ≤ ``fdr``."""
 
     kinds: list[str]
-    calibration: dict[str, np.ndarray]
-    calibration_min_p: np.ndarray
+    cuts: dict[str, KindCut]
     fdr: float = DEFAULT_FDR
-    threshold: float = 0.0
-    floors: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @classmethod
     def fit(
-        cls, kinds: list[str], calibration: dict[str, np.ndarray], fdr: float = DEFAULT_FDR
-    ) -> ConformalFlagger:
-        """``calibration``: each kind's scores of the same calibration probes, in one order."""
-        cal = {k: _finite(v) for k, v in calibration.items()}
-        n = next(iter(cal.values())).size
-        # Each probe's p-value for each kind against the other probes (leave one out).
-        loo = np.stack(
-            [(1.0 + (v[None, :] >= v[:, None]).sum(1) - 1.0) / n for v in cal.values()], axis=1
-        )
-        sorted_cal = {k: np.sort(v) for k, v in cal.items()}
-        return cls(kinds, sorted_cal, np.sort(loo.min(1)), fdr)
+        cls,
+        kinds: list[str],
+        probes: dict[str, np.ndarray],
+        reference: dict[str, np.ndarray],
+        prior: dict[str, float],
+        fdr: float = DEFAULT_FDR,
+    ) -> MixtureFlagger:
+        """``probes``: each kind's held-out probes' evidence; ``reference``: the real rows'
+        (a sample stands for all); ``prior``: each kind's share of the real rows."""
+        cuts = {k: _kind_cut(reference[k], probes[k], prior[k]) for k in kinds}
+        return cls(kinds, cuts, fdr)
 
-    @property
-    def n_calibration(self) -> int:
-        return int(self.calibration_min_p.size)
+    def q_values(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {k: self.cuts[k].q_values(scores[k]) for k in self.kinds}
 
-    def p_values(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Each kind's conformal p-value of every row (larger scores: smaller p)."""
-        return {k: _upper_share(self.calibration[k], _finite(scores[k])) for k in self.kinds}
+    def combined(self, q: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's smallest q-value over the kinds, and that kind's position."""
+        stacked = np.stack([q[k] for k in self.kinds], axis=1)
+        return stacked.min(1), stacked.argmin(1)
 
-    def combined(self, p: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """The conformal p-value of each row's smallest per-kind p-value, and that kind."""
-        stacked = np.stack([p[k] for k in self.kinds], axis=1)
-        smallest = stacked.min(1)
-        at_most = np.searchsorted(self.calibration_min_p, smallest, side="right")
-        return (1.0 + at_most) / (self.n_calibration + 1.0), stacked.argmin(1)
+    def flag(self, q: np.ndarray) -> np.ndarray:
+        return np.asarray(q) <= self.fdr
 
-    def set_threshold(self, reference_p: np.ndarray) -> float:
-        """Benjamini–Hochberg's cut: the largest t with t ≤ fdr · share(p ≤ t) among the
-        reference rows (their share stands for every row's)."""
-        p = np.sort(np.asarray(reference_p, np.float64))
-        if p.size == 0:
-            self.threshold = 0.0
-            return 0.0
-        ranks = np.arange(1, p.size + 1)
-        ok = p <= self.fdr * ranks / p.size
-        self.threshold = float(p[np.flatnonzero(ok).max()]) if ok.any() else 0.0
-        return self.threshold
+    def summary(self) -> dict[str, object]:
+        return {
+            "method": "two-groups false-discovery rate against the held-out probes",
+            "evidence_cut": {k: c.cut(self.fdr) for k, c in self.cuts.items()},
+            "prior": {k: c.prior for k, c in self.cuts.items()},
+            "probes": {k: c.probes for k, c in self.cuts.items()},
+        }
 
-    @property
-    def smallest_p(self) -> float:
-        """The smallest p-value any example can reach: 1 / (calibration probes + 1)."""
-        return 1.0 / (self.n_calibration + 1.0)
 
-    def cap(self, reference_p: np.ndarray, which: np.ndarray, scores: dict[str, np.ndarray],
-            upper: dict[str, float]) -> None:  # fmt: skip
-        """Floors on each kind's score so that no kind flags more of the reference rows than
-        ``upper[kind] / (1 − fdr)`` (``upper``: the upper end of the kind's prevalence)."""
-        self.floors = {}
-        below = np.asarray(reference_p) <= self.threshold
-        for j, kind in enumerate(self.kinds):
-            hit = below & (which == j)
-            allowed = int(np.floor(upper[kind] / (1.0 - self.fdr) * below.size))
-            if hit.sum() > allowed:
-                strongest = np.sort(_finite(scores[kind][hit]))[::-1]
-                self.floors[kind] = float(strongest[allowed - 1]) if allowed > 0 else np.inf
-
-    def flag(self, combined_p: np.ndarray, which: np.ndarray | None = None,
-             scores: dict[str, np.ndarray] | None = None) -> np.ndarray:  # fmt: skip
-        """Rows whose combined p-value clears the cut and whose kind's score its floor."""
-        out = np.asarray(combined_p) <= self.threshold
-        if self.floors and which is not None and scores is not None:
-            for j, kind in enumerate(self.kinds):
-                if kind in self.floors:
-                    out &= ~((which == j) & (_finite(scores[kind]) < self.floors[kind]))
-        return out
+def _kind_cut(reference: np.ndarray, probes: np.ndarray, prior: float) -> KindCut:
+    real = np.sort(_finite(reference))
+    alt = np.sort(_finite(probes))
+    thresholds = np.unique(real)
+    if thresholds.size > MAX_THRESHOLDS:
+        thresholds = np.unique(np.quantile(real, np.linspace(0, 1, MAX_THRESHOLDS)))
+    if prior <= 0 or alt.size == 0 or thresholds.size == 0:
+        return KindCut(thresholds, np.ones(thresholds.size), float(prior), int(alt.size))
+    fdr = 1.0 - prior * survival(alt, thresholds) / np.maximum(survival(real, thresholds), 1e-12)
+    q = np.minimum.accumulate(np.clip(fdr, 0.0, 1.0))
+    return KindCut(thresholds, q, float(prior), int(alt.size))

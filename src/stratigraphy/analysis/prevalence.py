@@ -75,6 +75,17 @@ class Prevalence:
     high: np.ndarray
     n: int
 
+    def with_share(self, j: int, value: float, low: float, high: float) -> Prevalence:
+        """The same estimate with kind ``j``'s share lowered to ``value`` (interval ``low`` to
+        ``high``); the freed share goes to the other kinds in proportion to theirs."""
+        share = self.share.astype(np.float64).copy()
+        others = np.arange(share.size) != j
+        share[others] *= (1.0 - value) / max(float(share[others].sum()), _FLOOR)
+        share[j] = value
+        lows, highs = self.low.astype(np.float64).copy(), self.high.astype(np.float64).copy()
+        lows[j], highs[j] = min(low, value), max(high, value)
+        return Prevalence(self.suites, share, lows, highs, self.n)
+
     def to_dict(self) -> dict[str, object]:
         return {
             "n_examples_used": self.n,

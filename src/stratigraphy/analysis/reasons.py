@@ -21,13 +21,14 @@ def other_prediction(
 def flag_reasons(
     rows: np.ndarray,
     kind: list[str],
-    p_value: np.ndarray,
-    threshold: float,
+    q_value: np.ndarray,
+    fdr: float,
     evidence: dict[str, np.ndarray],
     class_names: list[str],
 ) -> list[str]:
-    """One line per flagged row (``rows`` index the evidence arrays): the kind and its p-value
-    against the cut, the model's other prediction, the nearest probes' vote, forgetting, margin.
+    """One line per flagged row (``rows`` index the evidence arrays): the kind and its q-value
+    (the estimated share of false flags among rows with this much evidence) against ``fdr``,
+    the model's other prediction, the nearest probes' vote, forgetting, margin.
 
     ``evidence`` holds per-row ``alt``/``alt_count`` (other prediction), ``epochs``,
     ``forgetting``, ``correctness``, ``aum``, ``p_kind`` (the kind's posterior) and, with the
@@ -35,7 +36,7 @@ def flag_reasons(
     ``knn_votes`` (how many of the k nearest fitting probes are of that kind) and ``k``."""
     out = []
     for j, i in enumerate(rows.tolist()):
-        parts = [f"{kind[j]}: p = {p_value[i]:.2g} ≤ {threshold:.2g}",
+        parts = [f"{kind[j]}: q = {q_value[i]:.2g} ≤ {fdr:.2g}",
                  f"p({kind[j]}) {evidence['p_kind'][i]:.2f}"]  # fmt: skip
         if evidence["alt_count"][i] > 0:
             parts.append(

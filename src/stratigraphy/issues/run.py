@@ -11,7 +11,7 @@ from torch import nn
 
 from stratigraphy.core.atomic import atomic_write, atomic_write_table
 from stratigraphy.data.sources import LabelledData
-from stratigraphy.issues import duplicates  # noqa: F401  (registers the near_duplicate issue)
+from stratigraphy.issues import duplicates, outliers  # noqa: F401  (register their issue types)
 from stratigraphy.issues.registry import ISSUES, IssueContext, IssueResult
 from stratigraphy.record.representations import penultimate_features
 

@@ -13,10 +13,13 @@ from markupsafe import Markup
 from stratigraphy.analysis.neighbours import ProbeNeighbours
 from stratigraphy.core.atomic import atomic_write_bytes
 from stratigraphy.present import plots
+from stratigraphy.rundir.layout import SLICES_PARQUET
 from stratigraphy.rundir.view import RunView
 
 REPORT_HTML = "report.html"
 DUPLICATE_SETS_SHOWN = 8
+OUTLIERS_SHOWN = 12
+SLICES_SHOWN = 10
 GALLERY_SIZE = 8
 GALLERY_NEIGHBOURS = 10
 
@@ -70,6 +73,43 @@ def _gallery(view: RunView) -> list[dict[str, Any]]:
     return out
 
 
+def _card(view: RunView, i: int) -> dict[str, Any]:
+    """One example as a small card: index, label, input image or caption."""
+    ex, data = view.examples, view.data
+    image = plots.input_png(data.X[i]) if data is not None else None
+    return {
+        "index": int(i),
+        "label": view.class_names[int(ex["label"][i])],
+        "image": plots.data_uri(image) if image else None,
+        "caption": str(ex["caption"][i]) if "caption" in ex else None,
+    }
+
+
+def _outliers(view: RunView) -> dict[str, Any] | None:
+    """The outlier section: how many, in which classes, and the farthest examples with their
+    probes' random-input posterior beside the representation score."""
+    found = view.summary.get("issues", {}).get("outlier")
+    ex = view.examples
+    if found is None or "outlier_score" not in ex:
+        return None
+    score = np.nan_to_num(ex["outlier_score"], nan=-np.inf)
+    flagged = np.flatnonzero(ex["is_outlier"])
+    shown = flagged[np.argsort(-score[flagged], kind="stable")][:OUTLIERS_SHOWN]
+    cards = [{**_card(view, int(i)), "score": float(score[i]),
+              "p_random_input": float(ex["p_random_input"][i]) if "p_random_input" in ex
+              else None} for i in shown]  # fmt: skip
+    return {"summary": found, "examples": cards}
+
+
+def _slices(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any] | None:
+    """The weak-slice section: the worst slices (classes and groups) and the class imbalance."""
+    found = summary.get("issues", {}).get("weak_slices")
+    if found is None or not (run_dir / SLICES_PARQUET).is_file():
+        return None
+    rows = pq.read_table(run_dir / SLICES_PARQUET).slice(0, SLICES_SHOWN).to_pylist()
+    return {"summary": found, "rows": rows}
+
+
 def _duplicates(view: RunView, run_dir: Path) -> dict[str, Any] | None:
     """The near-duplicate section: counts, the first sets (conflicting labels first) with their
     inputs or texts side by side, and the leaks into the held-out set."""
@@ -77,18 +117,12 @@ def _duplicates(view: RunView, run_dir: Path) -> dict[str, Any] | None:
     ex = view.examples
     if found is None or "duplicate_set" not in ex:
         return None
-    sets, names, data = ex["duplicate_set"], view.class_names, view.data
+    sets, names = ex["duplicate_set"], view.class_names
     members = np.flatnonzero(sets >= 0)
     order = members[np.lexsort((sets[members], ~ex["duplicate_conflict"][members]))]
 
     def item(i: int) -> dict[str, Any]:
-        image = plots.input_png(data.X[i]) if data is not None else None
-        return {
-            "index": int(i),
-            "label": names[int(ex["label"][i])],
-            "image": plots.data_uri(image) if image else None,
-            "caption": str(ex["caption"][i]) if "caption" in ex else None,
-        }
+        return _card(view, i)
 
     shown: list[dict[str, Any]] = []
     for set_id in dict.fromkeys(sets[order].tolist()):
@@ -116,16 +150,15 @@ def _answer(summary: dict[str, Any], run_dir: Path) -> dict[str, Any] | None:
          "high": prevalence["high"][k], "flagged": flags["by_kind"].get(k)}
         for k in prevalence["share"]
     ]  # fmt: skip
-    smallest = flags.get("smallest_p") or 1.0
-    problems = sum(prevalence["share"].get(k, 0.0) for k in flags["by_kind"])
+    probes = flags.get("probes", {})
+    present = [k for k in flags["by_kind"] if prevalence["share"].get(k, 0.0) > 0]
     return {
         "rows": rows,
         "flagged": flags["flagged"],
         "fdr": flags["fdr"],
-        "threshold": flags["p_threshold"],
-        "calibration": flags["calibration_probes"],
-        "smallest_p": smallest,
-        "too_few": flags["flagged"] == 0 and smallest > flags["fdr"] * problems,
+        "probes": sum(probes.values()),
+        "none_at_level": flags["flagged"] == 0 and bool(present),
+        "notes": flags.get("notes", []),
         "run": str(run_dir),
     }
 
@@ -182,6 +215,8 @@ def build_report(run_dir: str | Path) -> str:
         ),
         "gallery": _gallery(view),
         "duplicates": _duplicates(view, Path(run_dir)),
+        "outliers": _outliers(view),
+        "slices": _slices(Path(run_dir), view.summary),
         "detection": detection,
         "planted": summary.get("planted"),
         "has_inputs": view.data is not None,

@@ -112,12 +112,13 @@ class ReviewData:
         return found[np.argsort(-ex[f"{issue}_score"][found], kind="stable")]
 
     def _flag_queue(self, ex: dict[str, np.ndarray]) -> np.ndarray:
-        """The examples flagged at the run's error level, strongest evidence (smallest p-value)
+        """The examples flagged at the run's error level, strongest evidence (smallest q-value)
         first; runs written before flags existed queue their flag-worthy inferred kinds."""
         if "flagged" not in ex:
             return self.by_confidence[np.isin(self.metadata[self.by_confidence], FLAGGED)]
         flagged = np.flatnonzero(ex["flagged"].astype(bool))
-        order = np.lexsort((-self.confidence[flagged], ex["p_value"][flagged]))
+        q = ex["q_value"] if "q_value" in ex else ex["p_value"]
+        order = np.lexsort((-self.confidence[flagged], q[flagged]))
         return flagged[order]
 
     def summary_of(self, i: int) -> dict[str, Any]:
@@ -130,6 +131,7 @@ class ReviewData:
             "confidence": float(self.confidence[i]),
             "verdict": str(ex["verdict"][i]) if "verdict" in ex else None,
             "reason": str(ex["reason"][i]) if "reason" in ex else "",
+            "q_value": float(ex["q_value"][i]) if "q_value" in ex else None,
         }
 
     def detail(self, i: int) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from stratigraphy.probes.typicality import Typicality, neighbour_typicality
 
 CALIBRATION_SIZE = 100
 CLEAN_SAMPLINGS = ("halves", "extremes")
+HELDOUT_SOURCES = ("any", "clean")
 
 
 def auto_probe_size(n: int) -> int:
@@ -54,6 +55,7 @@ class ProbeConfig:
     mislabel: str = "mixed"
     keep_out: np.ndarray | None = None
     clean_sampling: str = "extremes"
+    heldout_sources: str = "any"
 
     def validate(self) -> None:
         unknown = [s for s in self.suites if s not in SUITES]
@@ -69,6 +71,10 @@ class ProbeConfig:
         if self.clean_sampling not in CLEAN_SAMPLINGS:
             raise ConfigError(
                 f"clean_sampling must be one of {CLEAN_SAMPLINGS}; got {self.clean_sampling!r}."
+            )
+        if self.heldout_sources not in HELDOUT_SOURCES:
+            raise ConfigError(
+                f"heldout_sources must be one of {HELDOUT_SOURCES}; got {self.heldout_sources!r}."
             )
         if self.mislabel not in MISLABEL_KINDS:
             raise ConfigError(f"mislabel must be one of {MISLABEL_KINDS}; got {self.mislabel!r}.")
@@ -216,21 +222,39 @@ def _choose_sources(
     size: int,
     user: dict[str, np.ndarray],
     rng: np.random.Generator,
-) -> dict[str, np.ndarray]:
-    """The real examples of every suite: typical and atypical ones (see
-    :func:`_clean_sources`) and, for consumed suites, random clean-looking examples (so a
-    probe is one kind of problem only)."""
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The real examples of every suite, and which sources give held-out probes. Typical and
+    atypical ones: see :func:`_clean_sources`. Consumed suites fit the inferers on random
+    clean-looking examples (so a fitting probe is one kind of problem only); with
+    ``heldout_sources="any"`` (the default) their held-out probes come from any example, so
+    they are as hard to tell as the data's own problems, which the flags' error rate and the
+    prevalence are measured against (``"clean"``: clean-looking ones, as the fitting probes)."""
     free = np.ones(typ.score.size, dtype=bool)
     keep_out = np.empty(0, np.int64) if config.keep_out is None else config.keep_out
     for idx in [*user.values(), keep_out]:
         free[np.asarray(idx, dtype=np.int64)] = False
     chosen = _clean_sources(config, typ, size, free, rng)
-    clean_pool = np.flatnonzero(free & (typ.score >= np.median(typ.score[free])) & typ.agrees)
+    clean_pool = free & (typ.score >= np.median(typ.score[free])) & typ.agrees
+    held = np.zeros(typ.score.size, dtype=bool)
+    n_held = _n_heldout(size, config.heldout_fraction)
     for suite in SUITES.values():
-        if suite.origin == "consumed" and suite.name in config.suites:
-            chosen[suite.name] = _take(rng, clean_pool, size, suite.name)
-            clean_pool = np.setdiff1d(clean_pool, chosen[suite.name])
-    return {**chosen, **user}
+        if suite.origin != "consumed" or suite.name not in config.suites:
+            continue
+        if config.heldout_sources == "any":
+            fit = _take(rng, np.flatnonzero(clean_pool), size - n_held, suite.name)
+            free[fit] = clean_pool[fit] = False
+            out = _take(rng, np.flatnonzero(free), n_held, suite.name)
+            held[out] = True
+            picked = np.sort(np.concatenate([fit, out]))
+        else:
+            picked = _take(rng, np.flatnonzero(clean_pool), size, suite.name)
+        chosen[suite.name] = picked
+        free[picked] = clean_pool[picked] = False
+    return {**chosen, **user}, held
+
+
+def _n_heldout(size: int, fraction: float) -> int:
+    return max(1, int(round(size * fraction)))
 
 
 @dataclass
@@ -283,14 +307,19 @@ def _probe_rows(
         rows.append(suite.name, made.X, made.y, src, made.transform, y[src])
 
 
-def _roles(records_suite: np.ndarray, suites: list[str], fraction: float,
-           rng: np.random.Generator) -> list[str]:  # fmt: skip
-    """Each suite split at random into held-out and fitting probes."""
+def _roles(records_suite: np.ndarray, records_source: np.ndarray, held: np.ndarray,
+           suites: list[str], fraction: float, rng: np.random.Generator) -> list[str]:  # fmt: skip
+    """Each suite split at random into held-out and fitting probes, except where the sources
+    already decided (``held``: sources of held-out consumed probes)."""
     role = np.empty(records_suite.size, dtype=object)
     for suite in suites:
         members = np.flatnonzero(records_suite == suite)
+        sources = records_source[members]
+        if SUITES.get(suite) is not None and SUITES[suite].origin == "consumed" and held.any():
+            role[members] = np.where(held[np.maximum(sources, 0)], "heldout", "fit")
+            continue
         members = members[rng.permutation(members.size)]
-        n_held = max(1, int(round(members.size * fraction)))
+        n_held = _n_heldout(members.size, fraction)
         role[members[:n_held]] = "heldout"
         role[members[n_held:]] = "fit"
     return list(role.tolist())
@@ -309,8 +338,7 @@ def build_probes(
     user = _user_indices(config, n)
     _check_budget(config, size, n, user)
     typ = neighbour_typicality(X, y, seed=config.seed)
-    chosen = _choose_sources(config, typ, size, user, rng)
-
+    chosen, held = _choose_sources(config, typ, size, user, rng)
     keep = np.ones(n, dtype=bool)
     for name in config.suites:
         if SUITES[name].origin == "consumed":
@@ -318,7 +346,6 @@ def build_probes(
     kept = np.flatnonzero(keep)
     example_row = np.full(n, -1, dtype=np.int64)
     example_row[kept] = np.arange(kept.size)
-
     rows = _Rows([X[kept]], [y[kept]], [kept], [], kept.size)
     ctx = TransformContext(X, y, n_classes, config.corruption_std, config.random_input,
                            config.mislabel, typ.confusion)  # fmt: skip
@@ -337,7 +364,14 @@ def build_probes(
             "transform": [r[3] for r in records],
             "label": np.array([r[4] for r in records], dtype=np.int64),
             "source_label": np.array([r[5] for r in records], dtype=np.int64),
-            "role": _roles(suites_a, suite_names, config.heldout_fraction, rng),
+            "role": _roles(
+                suites_a,
+                np.array([r[2] for r in records], dtype=np.int64),
+                held,
+                suite_names,
+                config.heldout_fraction,
+                rng,
+            ),
         }
     )
     return ProbedData(

@@ -17,6 +17,7 @@ SUMMARY_JSON = "summary.json"
 PROBES_PARQUET = "probes.parquet"
 EXAMPLES_PARQUET = "examples.parquet"
 PLANTED_PARQUET = "planted.parquet"
+SLICES_PARQUET = "slices.parquet"
 ROWS_PARQUET = "rows.parquet"
 DYNAMICS_DIR = "dynamics"
 
