@@ -226,9 +226,12 @@ def _choose_sources(
     """The real examples of every suite, and which sources give held-out probes. Typical and
     atypical ones: see :func:`_clean_sources`. Consumed suites fit the inferers on random
     clean-looking examples (so a fitting probe is one kind of problem only); with
-    ``heldout_sources="any"`` (the default) their held-out probes come from any example, so
-    they are as hard to tell as the data's own problems, which the flags' error rate and the
-    prevalence are measured against (``"clean"``: clean-looking ones, as the fitting probes)."""
+    ``heldout_sources="any"`` (the default) the held-out probes of a wrong-label suite come from
+    any example, so they are as hard to tell as the data's own label errors, which the flags'
+    error rate and the wrong-label share are measured against (``"clean"``: clean-looking
+    ones, as the fitting probes). Corrupted probes keep clean-looking sources: drawn from any
+    example, noisy text embeddings resemble ordinary tweets and shift estimation then finds a
+    quarter of the airline tweets corrupted (docs/benchmarks.md)."""
     free = np.ones(typ.score.size, dtype=bool)
     keep_out = np.empty(0, np.int64) if config.keep_out is None else config.keep_out
     for idx in [*user.values(), keep_out]:
@@ -240,7 +243,7 @@ def _choose_sources(
     for suite in SUITES.values():
         if suite.origin != "consumed" or suite.name not in config.suites:
             continue
-        if config.heldout_sources == "any":
+        if config.heldout_sources == "any" and suite.label_wrong:
             fit = _take(rng, np.flatnonzero(clean_pool), size - n_held, suite.name)
             free[fit] = clean_pool[fit] = False
             out = _take(rng, np.flatnonzero(free), n_held, suite.name)
@@ -315,8 +318,9 @@ def _roles(records_suite: np.ndarray, records_source: np.ndarray, held: np.ndarr
     for suite in suites:
         members = np.flatnonzero(records_suite == suite)
         sources = records_source[members]
-        if SUITES.get(suite) is not None and SUITES[suite].origin == "consumed" and held.any():
-            role[members] = np.where(held[np.maximum(sources, 0)], "heldout", "fit")
+        decided = held[np.maximum(sources, 0)] & (sources >= 0)
+        if decided.any():
+            role[members] = np.where(decided, "heldout", "fit")
             continue
         members = members[rng.permutation(members.size)]
         n_held = _n_heldout(members.size, fraction)
