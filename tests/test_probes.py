@@ -16,13 +16,15 @@ def test_bookkeeping_maps_every_row_back(probed):
     X, y, p = probed
     table = p.probes.to_pydict()
     suites = np.array(table["suite"])
-    assert {s: int((suites == s).sum()) for s in p.suites} == dict.fromkeys(p.suites, 20)
+    # 20 per suite, and 10 more mislabeled ones drawn from any example to calibrate the flags
+    expected = {**dict.fromkeys(p.suites, 20), "mislabeled": 30}
+    assert {s: int((suites == s).sum()) for s in p.suites} == expected
     consumed = p.example_row < 0
-    assert consumed.sum() == 40  # mislabeled and corrupted sources leave the training data
+    assert consumed.sum() == 50  # mislabeled and corrupted sources leave the training data
     kept = np.flatnonzero(~consumed)
     np.testing.assert_array_equal(p.X[p.example_row[kept]], X[kept])
     np.testing.assert_array_equal(p.origin[p.example_row[kept]], kept)
-    assert p.X.shape[0] == 600 - 40 + 60  # three appended suites of 20
+    assert p.X.shape[0] == 600 - 50 + 70  # three appended suites
 
 
 def test_each_suite_carries_its_metadata(probed):
@@ -48,21 +50,25 @@ def test_fitting_and_heldout_split_every_suite_in_half(probed):
     for s in p.suites:
         roles = [r for r, su in zip(t["role"], t["suite"], strict=True) if su == s]
         assert roles.count("fit") == roles.count("heldout") == 10
+        assert roles.count("calibration") == (10 if s == "mislabeled" else 0)
 
 
-def test_fitting_probes_avoid_doubtful_labels_and_heldout_ones_are_drawn_at_random():
-    """Fitting probes are one kind of problem only; held-out ones stand for the data's own
-    problems, so they come from any example (``heldout_sources="any"``)."""
+def test_probes_avoid_doubtful_labels_and_calibration_ones_are_drawn_at_random():
+    """Fitting and held-out probes are one kind of problem only; the mislabeled calibration
+    probes stand for the data's own errors, so they come from any example."""
     X, y = blobs(800, seed=5)
     y = y.copy()
     y[:40] = (y[:40] + 1) % 4  # wrong labels the proxy can see
     p = build_probes(X, y, 4, ProbeConfig(size=20, seed=1))
     t = p.probes.to_pydict()
     consumed = np.isin(t["suite"], ["mislabeled", "corrupted"])
-    fit = np.array(t["role"]) == "fit"
+    calibration = np.array(t["role"]) == "calibration"
     src = np.array(t["source"])
-    assert not np.isin(src[consumed & fit], np.arange(40)).any()
-    assert (consumed & ~fit).sum() == (consumed & fit).sum() == 20
+    assert not np.isin(src[consumed & ~calibration], np.arange(40)).any()
+    assert calibration.sum() == 10 and set(np.array(t["suite"])[calibration]) == {"mislabeled"}
+    assert (
+        p.is_calibration().sum() == 10 and (p.is_fit() | p.is_heldout() | p.is_calibration()).all()
+    )
     clean = build_probes(X, y, 4, ProbeConfig(size=20, seed=1, heldout_sources="clean"))
     t = clean.probes.to_pydict()
     src = np.array(t["source"])[np.isin(t["suite"], ["mislabeled", "corrupted"])]

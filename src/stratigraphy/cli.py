@@ -105,6 +105,8 @@ def _answer_table(summary: dict[str, Any]) -> Table:
             f"{100 * prevalence['low'][kind]:.1f}–{100 * prevalence['high'][kind]:.1f}%",
             "—" if flagged is None else f"{flagged:,}",
         )
+    if flags.get("notes"):
+        table.caption = " ".join(flags["notes"])
     return table
 
 

@@ -138,6 +138,7 @@ class AnalysisEngine:
         self.suites_ = list(probed.suites)
         self.n_classes_ = int(probed.y.max()) + 1
         rows, suite_ids, is_fit = probed.probe_rows, probed.suite_ids(), probed.is_fit()
+        heldout, calibration = probed.is_heldout(), probed.is_calibration()
         reference = reference_rows(int(probed.y.size), self.config.seed)
         needed = np.union1d(rows, reference)
         sig_all = source.read_rows(needed)
@@ -146,7 +147,7 @@ class AnalysisEngine:
             return {k: v[np.searchsorted(needed, r)] for k, v in sig_all.items()}
 
         sig, labels = take(rows), probed.y[rows]
-        self._fit_inferers(sig, labels, rows, suite_ids, is_fit)
+        self._fit_inferers(sig, labels, rows, suite_ids, is_fit, heldout)
         ref_sig, ref_labels = take(reference), probed.y[reference]
         ref_proba = self.suite_proba(ref_sig, ref_labels, reference)
         ref_scores = compute_scores(ref_sig, ref_labels)
@@ -157,18 +158,21 @@ class AnalysisEngine:
         )
         names = np.asarray(self.suites_, dtype=object)[suite_ids]
         self.chosen_, self.candidate_ap_ = choose_mislabel_score(
-            candidates, np.arange(rows.size), names, ~is_fit
+            candidates, np.arange(rows.size), names, heldout
         )
         if like is not None and like.chosen_ in candidates:
             self.chosen_ = like.chosen_
         real = reference < int((probed.example_row >= 0).sum())
         train = np.bincount(suite_ids[is_fit], minlength=len(self.suites_)) / is_fit.sum()
-        self._fit_prevalence(ref_proba[self.method_][real], proba[self.method_][~is_fit],
-                             suite_ids[~is_fit], train, like)  # fmt: skip
+        self._fit_prevalence(ref_proba[self.method_][real], proba[self.method_][heldout],
+                             suite_ids[heldout], train, like)  # fmt: skip
         self.train_priors_ = train
         ref_candidates = mislabel_candidates(ref_scores, self._p_mislabeled(ref_proba), self.ranks_)
         ref_mislabel = ref_candidates[self.chosen_][real]
-        held = ~is_fit
+        # The flags and the wrong-label share are measured against the calibration probes
+        # (drawn like the data's own errors) where the probes have them.
+        wrong = np.isin(names, [s for s in self.suites_ if suite_info(s).label_wrong])
+        held = np.where(wrong & calibration.any(), calibration, heldout)
         probe_mislabel = candidates[self.chosen_][held]
         self.notes_: list[str] = list(like.notes_) if like is not None else []
         if like is None:
@@ -219,7 +223,8 @@ class AnalysisEngine:
         )  # fmt: skip
 
     def _fit_inferers(self, sig: Signals, labels: np.ndarray, rows: np.ndarray,
-                      suite_ids: np.ndarray, is_fit: np.ndarray) -> None:  # fmt: skip
+                      suite_ids: np.ndarray, is_fit: np.ndarray,
+                      heldout: np.ndarray) -> None:  # fmt: skip
         """Every inferer fitted on the fitting probes, measured on the held-out ones."""
         fit_sig = {k: v[is_fit] for k, v in sig.items()}
         self.inferers_: dict[str, Inferer] = {}
@@ -230,7 +235,7 @@ class AnalysisEngine:
             )
         proba = self.suite_proba(sig, labels, rows)
         self.heldout_: dict[str, HeldoutReport] = {
-            m: heldout_report(self.suites_, suite_ids[~is_fit], p[~is_fit])
+            m: heldout_report(self.suites_, suite_ids[heldout], p[heldout])
             for m, p in proba.items()
         }
         self.method_ = max(self.heldout_, key=lambda m: (self.heldout_[m].accuracy, m == "knn"))

@@ -145,7 +145,18 @@ class ProbedData:
                    labels)  # fmt: skip
 
     def is_fit(self) -> np.ndarray:
-        return np.asarray(self.probes.column("role").to_numpy(zero_copy_only=False) == "fit")
+        return self._role("fit")
+
+    def is_heldout(self) -> np.ndarray:
+        return self._role("heldout")
+
+    def is_calibration(self) -> np.ndarray:
+        """Probes that only calibrate the flags and the wrong-label share (see
+        ``ProbeConfig.heldout_sources``)."""
+        return self._role("calibration")
+
+    def _role(self, role: str) -> np.ndarray:
+        return np.asarray(self.probes.column("role").to_numpy(zero_copy_only=False) == role)
 
 
 def _take(rng: np.random.Generator, pool: np.ndarray, size: int, what: str) -> np.ndarray:
@@ -175,6 +186,10 @@ def _user_indices(config: ProbeConfig, n: int) -> dict[str, np.ndarray]:
 def _check_budget(config: ProbeConfig, size: int, n: int, user: dict[str, np.ndarray]) -> None:
     """Probes may use at most half of the real examples."""
     n_real_needed = size * sum(SUITES[s].origin != "synthetic" for s in config.suites)
+    if config.heldout_sources == "any":
+        wrong = sum(SUITES[s].origin == "consumed" and bool(SUITES[s].label_wrong)
+                    for s in config.suites)  # fmt: skip
+        n_real_needed += wrong * _n_heldout(size, config.heldout_fraction)
     n_user = sum(v.size for v in user.values())
     if n_real_needed + n_user > n // 2:
         raise ProbeBudgetError(
@@ -223,15 +238,15 @@ def _choose_sources(
     user: dict[str, np.ndarray],
     rng: np.random.Generator,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The real examples of every suite, and which sources give held-out probes. Typical and
-    atypical ones: see :func:`_clean_sources`. Consumed suites fit the inferers on random
-    clean-looking examples (so a fitting probe is one kind of problem only); with
-    ``heldout_sources="any"`` (the default) the held-out probes of a wrong-label suite come from
-    any example, so they are as hard to tell as the data's own label errors, which the flags'
-    error rate and the wrong-label share are measured against (``"clean"``: clean-looking
-    ones, as the fitting probes). Corrupted probes keep clean-looking sources: drawn from any
-    example, noisy text embeddings resemble ordinary tweets and shift estimation then finds a
-    quarter of the airline tweets corrupted (docs/benchmarks.md)."""
+    """The real examples of every suite, and which sources give calibration probes. Typical
+    and atypical ones: see :func:`_clean_sources`. Consumed suites are built from random
+    clean-looking examples (so a fitting or held-out probe is one kind of problem only); with
+    ``heldout_sources="any"`` (the default) a wrong-label suite gets as many again as it holds
+    out, from any example: *calibration* probes, as hard to tell as the data's own label
+    errors, which the flags' error rate and the wrong-label share are measured against. They
+    stay out of the held-out set that measures the inferers and the shift estimate: there,
+    probes drawn from any example moved a quarter of the airline tweets to ``corrupted``
+    (docs/benchmarks.md)."""
     free = np.ones(typ.score.size, dtype=bool)
     keep_out = np.empty(0, np.int64) if config.keep_out is None else config.keep_out
     for idx in [*user.values(), keep_out]:
@@ -243,14 +258,14 @@ def _choose_sources(
     for suite in SUITES.values():
         if suite.origin != "consumed" or suite.name not in config.suites:
             continue
+        picked = _take(rng, np.flatnonzero(clean_pool), size, suite.name)
         if config.heldout_sources == "any" and suite.label_wrong:
-            fit = _take(rng, np.flatnonzero(clean_pool), size - n_held, suite.name)
-            free[fit] = clean_pool[fit] = False
-            out = _take(rng, np.flatnonzero(free), n_held, suite.name)
-            held[out] = True
-            picked = np.sort(np.concatenate([fit, out]))
-        else:
-            picked = _take(rng, np.flatnonzero(clean_pool), size, suite.name)
+            free[picked] = clean_pool[picked] = False
+            # Their own random stream: the other suites' sources stay those of "clean".
+            extra = _take(stream(config.seed, "calibration"), np.flatnonzero(free), n_held,
+                          suite.name)  # fmt: skip
+            held[extra] = True
+            picked = np.sort(np.concatenate([picked, extra]))
         chosen[suite.name] = picked
         free[picked] = clean_pool[picked] = False
     return {**chosen, **user}, held
@@ -312,16 +327,15 @@ def _probe_rows(
 
 def _roles(records_suite: np.ndarray, records_source: np.ndarray, held: np.ndarray,
            suites: list[str], fraction: float, rng: np.random.Generator) -> list[str]:  # fmt: skip
-    """Each suite split at random into held-out and fitting probes, except where the sources
-    already decided (``held``: sources of held-out consumed probes)."""
+    """Each suite split at random into held-out and fitting probes; probes whose source is in
+    ``held`` are calibration probes."""
     role = np.empty(records_suite.size, dtype=object)
     for suite in suites:
         members = np.flatnonzero(records_suite == suite)
         sources = records_source[members]
-        decided = held[np.maximum(sources, 0)] & (sources >= 0)
-        if decided.any():
-            role[members] = np.where(decided, "heldout", "fit")
-            continue
+        calibration = held[np.maximum(sources, 0)] & (sources >= 0)
+        role[members[calibration]] = "calibration"
+        members = members[~calibration]
         members = members[rng.permutation(members.size)]
         n_held = _n_heldout(members.size, fraction)
         role[members[:n_held]] = "heldout"
