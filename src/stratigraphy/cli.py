@@ -397,6 +397,33 @@ def report_cmd(
     Console().print(f"Report written to [bold]{path}[/bold]")
 
 
+@app.command("analyze")
+def analyze_cmd(
+    outputs: Annotated[
+        list[Path], typer.Argument(help="per-epoch logits or probabilities: .npy/.npz, N×C each")
+    ],
+    labels: Annotated[Path, Opt(help=".npy of the N integer labels the model was trained on")],
+    out: Annotated[Path, Opt("--out", "-o", help="directory for examples.parquet")] = Path(
+        "runs/analyzed"
+    ),
+) -> None:
+    """Scores and a mislabel ranking from outputs a model you already trained saved per epoch."""
+    from stratigraphy.analysis.external import (
+        analyze_outputs,
+        read_epoch_arrays,
+        signals_from_epochs,
+    )
+
+    with _user_errors():
+        y = read_epoch_arrays([labels])[0]
+        signals = signals_from_epochs(read_epoch_arrays(outputs), y)
+        table, summary = analyze_outputs(signals, y, out=out)
+    Console().print(
+        f"Scored {summary['n_examples']:,} examples over {summary['epochs']} epochs; "
+        f"[bold]{out / 'examples.parquet'}[/bold] (sort by mislabel_score, highest first)."
+    )
+
+
 @app.command("review")
 def review_cmd(
     run_dir: RunDir,

@@ -1,0 +1,96 @@
+"""Dynamics from a model the user already trained: per-epoch outputs saved by any framework."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+from sklearn.metrics import average_precision_score
+from typer.testing import CliRunner
+
+from stratigraphy.analysis.external import analyze_outputs, read_epoch_arrays, signals_from_epochs
+from stratigraphy.analysis.scores import compute_scores
+from stratigraphy.cli import app
+from stratigraphy.core.errors import DataValidationError
+from stratigraphy.record.recorder import DynamicsRecorder
+
+from .conftest import blobs
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny MLP trained 6 epochs on blobs with 15% flipped labels; after each epoch its
+    logits on every example go both to a DynamicsRecorder and to a .npy file."""
+    X, y = blobs(600, d=8, seed=3)
+    rng = np.random.default_rng(0)
+    flipped = rng.random(y.size) < 0.15
+    y = np.where(flipped, (y + rng.integers(1, 4, y.size)) % 4, y)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    xt, yt = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
+    rec = DynamicsRecorder(y.size)
+    folder = tmp_path_factory.mktemp("outputs")
+    for epoch in range(6):
+        for batch in torch.randperm(y.size).split(64):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(xt[batch]), yt[batch]).backward()
+            opt.step()
+        with torch.no_grad():
+            logits = model(xt)
+        rec.update(torch.arange(y.size), logits, yt)
+        rec.end_epoch()
+        np.save(folder / f"epoch_{epoch:02d}.npy", logits.numpy())
+    np.save(folder / "labels.npy", y)
+    return folder, y, flipped, rec.arrays()
+
+
+def test_saved_outputs_give_the_recorded_signals_and_scores(trained):
+    folder, y, _, recorded = trained
+    epochs = read_epoch_arrays(sorted(folder.glob("epoch_*.npy")))
+    signals = signals_from_epochs(epochs, y)
+    for name in ("loss", "margin", "p_label", "el2n"):
+        ours = signals[name].astype(np.float32)
+        np.testing.assert_allclose(ours, recorded[name].astype(np.float32), rtol=1e-3, atol=1e-3)
+    np.testing.assert_array_equal(signals["pred"], recorded["pred"])
+    ours, theirs = compute_scores(signals, y), compute_scores(recorded, y)
+    for name in ours:
+        np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-3, atol=1e-3)
+
+
+def test_probabilities_are_recognised_and_rank_like_logits(trained):
+    folder, y, _, _ = trained
+    epochs = read_epoch_arrays(sorted(folder.glob("epoch_*.npy")))
+    probs = [torch.softmax(torch.from_numpy(e), 1).numpy() for e in epochs]
+    a, b = signals_from_epochs(epochs, y), signals_from_epochs(probs, y)
+    np.testing.assert_allclose(a["loss"].astype(np.float32), b["loss"].astype(np.float32),
+                               atol=2e-3)  # fmt: skip
+
+
+def test_the_cli_ranks_flipped_labels_first(trained, tmp_path):
+    folder, y, flipped, _ = trained
+    files = [str(p) for p in sorted(folder.glob("epoch_*.npy"))]
+    res = CliRunner().invoke(app, ["analyze", *files, "--labels", str(folder / "labels.npy"),
+                                   "--out", str(tmp_path / "a")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    ex = pq.read_table(tmp_path / "a" / "examples.parquet").to_pandas()
+    ap = average_precision_score(flipped, ex.mislabel_score)
+    assert ap > 4 * flipped.mean()  # a random ranking scores about the base rate
+    right = ex.suggested_label[flipped & (ex.suggested_label != ex.label)]
+    assert len(right) > 0
+
+
+def test_bad_outputs_raise_typed_errors(trained, tmp_path):
+    folder, y, _, _ = trained
+    one = read_epoch_arrays([folder / "epoch_00.npy"])
+    with pytest.raises(DataValidationError, match="at least 2 epochs"):
+        signals_from_epochs(one, y)
+    with pytest.raises(DataValidationError, match="N = 599"):
+        signals_from_epochs(one * 2, y[:-1])
+    with pytest.raises(DataValidationError, match="integers in 0..3"):
+        signals_from_epochs(one * 2, y + 4)
+    with pytest.raises(DataValidationError, match="no such file"):
+        read_epoch_arrays([tmp_path / "missing.npy"])
+    table, summary = analyze_outputs(signals_from_epochs(one * 2, y), y)
+    assert table.num_rows == y.size and summary["epochs"] == 2
