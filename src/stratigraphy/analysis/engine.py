@@ -194,20 +194,19 @@ class AnalysisEngine:
         for j, suite in enumerate(self.suites_):
             if not suite_info(suite).label_wrong:
                 continue
-            bound = mixture_proportion(real, probes[probe_suite == suite])
+            own = probes[probe_suite == suite]
+            bound = mixture_proportion(real, own)
             em = float(self.prevalence_.share[j])
             if em - bound > MPE_FALLBACK and bound < em / 2:
                 self.notes_.append(
-                    f"The held-out {suite} probes score higher than this data's own label "
+                    f"The {suite} calibration probes score higher than this data's own label "
                     f"errors (mixture bound {bound:.1%} against EM's {em:.1%}): the label "
                     "noise is unlike the probes' (systematic, between a few classes), so the "
                     "estimated share and the flags' error rate are less certain."
                 )
                 continue
             if bound < em:
-                low, high = mixture_proportion_interval(
-                    real, probes[probe_suite == suite], self.config.seed
-                )
+                low, high = mixture_proportion_interval(real, own, self.config.seed)
                 self.prevalence_ = self.prevalence_.with_share(j, bound, low, min(high, em))
 
     def _fit_prevalence(self, real: np.ndarray, heldout: np.ndarray, heldout_suite: np.ndarray,
@@ -259,7 +258,7 @@ class AnalysisEngine:
 
     def _fit_flags(self, reference: dict[str, np.ndarray], probes: dict[str, np.ndarray],
                    probe_suite: np.ndarray) -> None:  # fmt: skip
-        """Each problem kind's false-discovery rate against its held-out probes."""
+        """Each problem kind's false-discovery rate against its probes."""
         self.flagger_: MixtureFlagger | None = None
         kinds = self._flag_kinds()
         if not kinds:

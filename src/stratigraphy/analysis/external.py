@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import torch
-from scipy.stats import rankdata
 
-from stratigraphy.analysis.mislabel import FALLBACK_SCORE, PAIRED_SCORE
+from stratigraphy.analysis.mislabel import FALLBACK_SCORE, PAIRED_SCORE, RankReference
 from stratigraphy.analysis.reasons import other_prediction
 from stratigraphy.analysis.scores import compute_scores
 from stratigraphy.core.atomic import atomic_write_table
@@ -86,14 +85,16 @@ def analyze_outputs(
     instead) and a summary; with ``out``, both are written there."""
     labels = np.asarray(labels, dtype=np.int64)
     scores = compute_scores(signals, labels)
-    ranks = [rankdata(np.nan_to_num(v, nan=-np.inf)) / v.size
-             for v in (scores[FALLBACK_SCORE], -scores[PAIRED_SCORE])]  # fmt: skip
+    values = {FALLBACK_SCORE: scores[FALLBACK_SCORE], PAIRED_SCORE: -scores[PAIRED_SCORE]}
+    ranks = RankReference.fit(values)
+    mislabel = 0.5 * (ranks.rank(FALLBACK_SCORE, values[FALLBACK_SCORE])
+                      + ranks.rank(PAIRED_SCORE, values[PAIRED_SCORE]))  # fmt: skip
     n_classes = int(max(labels.max(), signals["pred"].max())) + 1
     alt, count = other_prediction(labels, signals["pred"], n_classes)
     epochs = signals["pred"].shape[1]
     table = pa.table({
         "index": np.arange(labels.size), "label": labels, **scores,
-        "mislabel_score": ((ranks[0] + ranks[1]) / 2).astype(np.float32),
+        "mislabel_score": mislabel.astype(np.float32),
         "suggested_label": np.where(count > 0, alt, labels),
         "suggested_confidence": (count / epochs).astype(np.float32),
     })  # fmt: skip

@@ -2,17 +2,18 @@
 
 For each problem kind (a suite flagged for review) every example has evidence s:
 ``mislabel_score`` for a suite whose label is wrong, the kind's posterior otherwise. The real
-rows' evidence is a mixture: a share π of the kind's members and the rest. The kind's held-out
-probes stand for the members: they are built from examples drawn at random from the data
-(``ProbeConfig.heldout_sources="any"``), so their evidence is distributed as the data's own
-problems of that kind (measured in docs/benchmarks.md: a symmetric-noise run's real label
-errors and its held-out mislabeled probes have the same quantiles). Among the rows with
+rows' evidence is a mixture: a share π of the kind's members and the rest. The kind's probes
+stand for the members: for a wrong-label kind its calibration probes, built from examples
+drawn at random from the data (``ProbeConfig.heldout_sources="any"``), so their evidence is
+distributed as the data's own label errors (measured in docs/benchmarks.md: a symmetric-noise
+run's real label errors and such probes have the same quantiles); for other kinds their
+held-out probes. Among the rows with
 evidence at least t, the expected share of false flags is then
 
     FDR(t) = 1 − π · S_probes(t) / S_real(t)
 
 (Efron's two-groups model, Storey's estimator with the alternative known), where S are the
-survival functions of the real rows and of the held-out probes. A row's q-value is the smallest
+survival functions of the real rows and of the probes. A row's q-value is the smallest
 FDR(t) over the thresholds t at or below its evidence; it is flagged when its q-value is at
 most ``fdr``. Each kind keeps its own flags at that level, so their union does too. π is the
 kind's estimated share; where it is zero the kind flags nothing.
@@ -27,7 +28,7 @@ and it let 15–45% false flags through at ``fdr`` 0.1 (docs/benchmarks.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -107,7 +108,6 @@ class MixtureFlagger:
     kinds: list[str]
     cuts: dict[str, KindCut]
     fdr: float = DEFAULT_FDR
-    notes: list[str] = field(default_factory=list)
 
     @classmethod
     def fit(
@@ -118,8 +118,8 @@ class MixtureFlagger:
         prior: dict[str, float],
         fdr: float = DEFAULT_FDR,
     ) -> MixtureFlagger:
-        """``probes``: each kind's held-out probes' evidence; ``reference``: the real rows'
-        (a sample stands for all); ``prior``: each kind's share of the real rows."""
+        """``probes``: each kind's probes' evidence; ``reference``: the real rows' (a sample
+        stands for all); ``prior``: each kind's share of the real rows."""
         cuts = {k: _kind_cut(reference[k], probes[k], prior[k]) for k in kinds}
         return cls(kinds, cuts, fdr)
 
@@ -136,7 +136,7 @@ class MixtureFlagger:
 
     def summary(self) -> dict[str, object]:
         return {
-            "method": "two-groups false-discovery rate against the held-out probes",
+            "method": "two-groups false-discovery rate against the probes",
             "evidence_cut": {k: c.cut(self.fdr) for k, c in self.cuts.items()},
             "prior": {k: c.prior for k, c in self.cuts.items()},
             "probes": {k: c.probes for k, c in self.cuts.items()},

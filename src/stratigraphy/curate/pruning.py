@@ -13,6 +13,7 @@ from stratigraphy.analysis.scores import SCORES
 from stratigraphy.core.errors import ConfigError
 from stratigraphy.core.seeding import stream
 from stratigraphy.curate.fixes import write_subset
+from stratigraphy.issues.slices import dynamics_class_error
 from stratigraphy.probes.suites import suites_with_action
 from stratigraphy.rundir.view import RunView
 
@@ -85,14 +86,6 @@ def select_keep(
         members = labels[order] == c
         rank_in_class[members] = np.arange(members.sum())
     return np.sort(order[rank_in_class < quota[labels[order]]])
-
-
-def dynamics_class_error(labels: np.ndarray, correctness: np.ndarray, n_classes: int) -> np.ndarray:
-    """Per-class error over the recorded epochs (1 − mean correctness): how hard each class was to
-    learn, the stand-in for validation error when none is given."""
-    wrong = 1.0 - np.nan_to_num(np.asarray(correctness, dtype=np.float64), nan=1.0)
-    sums = np.bincount(labels, weights=wrong, minlength=n_classes)
-    return sums / np.maximum(np.bincount(labels, minlength=n_classes), 1)
 
 
 def prune_run(

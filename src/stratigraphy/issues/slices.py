@@ -6,8 +6,8 @@ model predicted the given label), confidence (``cartography_confidence``: the me
 of the given label), expected calibration error (confidence against accuracy in ten bins of
 confidence), the share flagged and the estimated share mislabeled (mean ``p_mislabeled``).
 Slices are ranked by how far their accuracy falls below the data's; the class imbalance
-(largest over smallest class) is stated beside them. Static pruning's class quotas and the
-report read the same per-class figures.
+(largest over smallest class) is stated beside them. Static pruning's class quotas read their
+per-class error from :func:`dynamics_class_error` here.
 """
 
 from __future__ import annotations
@@ -25,6 +25,14 @@ from stratigraphy.rundir.layout import EXAMPLES_PARQUET
 
 CALIBRATION_BINS = 10
 WORST_SHOWN = 5
+
+
+def dynamics_class_error(labels: np.ndarray, correctness: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-class error over the recorded epochs (1 − mean correctness): how hard each class was to
+    learn, the stand-in for validation error when none is given."""
+    wrong = 1.0 - np.nan_to_num(np.asarray(correctness, dtype=np.float64), nan=1.0)
+    sums = np.bincount(labels, weights=wrong, minlength=n_classes)
+    return sums / np.maximum(np.bincount(labels, minlength=n_classes), 1)
 
 
 def calibration_error(confidence: np.ndarray, accuracy: np.ndarray) -> float:

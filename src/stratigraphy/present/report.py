@@ -121,16 +121,13 @@ def _duplicates(view: RunView, run_dir: Path) -> dict[str, Any] | None:
     members = np.flatnonzero(sets >= 0)
     order = members[np.lexsort((sets[members], ~ex["duplicate_conflict"][members]))]
 
-    def item(i: int) -> dict[str, Any]:
-        return _card(view, i)
-
     shown: list[dict[str, Any]] = []
     for set_id in dict.fromkeys(sets[order].tolist()):
         if len(shown) == DUPLICATE_SETS_SHOWN:
             break
         rows = np.flatnonzero(sets == set_id)[:4]
         shown.append({"conflict": bool(ex["duplicate_conflict"][rows[0]]),
-                      "items": [item(int(i)) for i in rows]})  # fmt: skip
+                      "items": [_card(view, int(i)) for i in rows]})  # fmt: skip
     leaks = None
     if (run_dir / "leaks.parquet").is_file():
         table = pq.read_table(run_dir / "leaks.parquet").slice(0, 20).to_pylist()

@@ -186,10 +186,8 @@ def _user_indices(config: ProbeConfig, n: int) -> dict[str, np.ndarray]:
 def _check_budget(config: ProbeConfig, size: int, n: int, user: dict[str, np.ndarray]) -> None:
     """Probes may use at most half of the real examples."""
     n_real_needed = size * sum(SUITES[s].origin != "synthetic" for s in config.suites)
-    if config.heldout_sources == "any":
-        wrong = sum(SUITES[s].origin == "consumed" and bool(SUITES[s].label_wrong)
-                    for s in config.suites)  # fmt: skip
-        n_real_needed += wrong * _n_heldout(size, config.heldout_fraction)
+    n_calibrated = sum(_calibrated(config, SUITES[s]) for s in config.suites)
+    n_real_needed += n_calibrated * _n_heldout(size, config.heldout_fraction)
     n_user = sum(v.size for v in user.values())
     if n_real_needed + n_user > n // 2:
         raise ProbeBudgetError(
@@ -253,22 +251,30 @@ def _choose_sources(
         free[np.asarray(idx, dtype=np.int64)] = False
     chosen = _clean_sources(config, typ, size, free, rng)
     clean_pool = free & (typ.score >= np.median(typ.score[free])) & typ.agrees
-    held = np.zeros(typ.score.size, dtype=bool)
+    calibration = np.zeros(typ.score.size, dtype=bool)
     n_held = _n_heldout(size, config.heldout_fraction)
+    # Calibration sources on their own random stream: the other suites' sources stay those
+    # of "clean".
+    calibration_rng = stream(config.seed, "calibration")
     for suite in SUITES.values():
         if suite.origin != "consumed" or suite.name not in config.suites:
             continue
         picked = _take(rng, np.flatnonzero(clean_pool), size, suite.name)
-        if config.heldout_sources == "any" and suite.label_wrong:
-            free[picked] = clean_pool[picked] = False
-            # Their own random stream: the other suites' sources stay those of "clean".
-            extra = _take(stream(config.seed, "calibration"), np.flatnonzero(free), n_held,
-                          suite.name)  # fmt: skip
-            held[extra] = True
+        free[picked] = clean_pool[picked] = False
+        if _calibrated(config, suite):
+            extra = _take(calibration_rng, np.flatnonzero(free), n_held, suite.name)
+            calibration[extra] = True
+            free[extra] = clean_pool[extra] = False
             picked = np.sort(np.concatenate([picked, extra]))
         chosen[suite.name] = picked
-        free[picked] = clean_pool[picked] = False
-    return {**chosen, **user}, held
+    return {**chosen, **user}, calibration
+
+
+def _calibrated(config: ProbeConfig, suite: Suite) -> bool:
+    """Whether a suite gets calibration probes drawn from any example (wrong-label suites)."""
+    return (
+        config.heldout_sources == "any" and suite.origin == "consumed" and bool(suite.label_wrong)
+    )
 
 
 def _n_heldout(size: int, fraction: float) -> int:
@@ -325,17 +331,17 @@ def _probe_rows(
         rows.append(suite.name, made.X, made.y, src, made.transform, y[src])
 
 
-def _roles(records_suite: np.ndarray, records_source: np.ndarray, held: np.ndarray,
+def _roles(records_suite: np.ndarray, records_source: np.ndarray, calibration: np.ndarray,
            suites: list[str], fraction: float, rng: np.random.Generator) -> list[str]:  # fmt: skip
-    """Each suite split at random into held-out and fitting probes; probes whose source is in
-    ``held`` are calibration probes."""
+    """Each suite split at random into held-out and fitting probes; probes whose source is
+    marked in ``calibration`` are calibration probes."""
     role = np.empty(records_suite.size, dtype=object)
     for suite in suites:
         members = np.flatnonzero(records_suite == suite)
         sources = records_source[members]
-        calibration = held[np.maximum(sources, 0)] & (sources >= 0)
-        role[members[calibration]] = "calibration"
-        members = members[~calibration]
+        calibrates = calibration[np.maximum(sources, 0)] & (sources >= 0)
+        role[members[calibrates]] = "calibration"
+        members = members[~calibrates]
         members = members[rng.permutation(members.size)]
         n_held = _n_heldout(members.size, fraction)
         role[members[:n_held]] = "heldout"
@@ -356,7 +362,7 @@ def build_probes(
     user = _user_indices(config, n)
     _check_budget(config, size, n, user)
     typ = neighbour_typicality(X, y, seed=config.seed)
-    chosen, held = _choose_sources(config, typ, size, user, rng)
+    chosen, calibration = _choose_sources(config, typ, size, user, rng)
     keep = np.ones(n, dtype=bool)
     for name in config.suites:
         if SUITES[name].origin == "consumed":
@@ -374,18 +380,19 @@ def build_probes(
 
     records = rows.records
     suites_a = np.array([r[1] for r in records])
+    sources = np.array([r[2] for r in records], dtype=np.int64)
     table = pa.table(
         {
             "row": np.array([r[0] for r in records], dtype=np.int64),
             "suite": suites_a.tolist(),
-            "source": np.array([r[2] for r in records], dtype=np.int64),
+            "source": sources,
             "transform": [r[3] for r in records],
             "label": np.array([r[4] for r in records], dtype=np.int64),
             "source_label": np.array([r[5] for r in records], dtype=np.int64),
             "role": _roles(
                 suites_a,
-                np.array([r[2] for r in records], dtype=np.int64),
-                held,
+                sources,
+                calibration,
                 suite_names,
                 config.heldout_fraction,
                 rng,
