@@ -107,6 +107,11 @@ def _infinite_cell(tmp: Path) -> list[str]:
     return _csv(tmp, "id,a,b,label\n" + "\n".join(rows) + "\n")
 
 
+def _huge_cell(tmp: Path) -> list[str]:
+    rows = [f"{i},{i % 5},{'1.9e154' if i == 7 else i / 3},{i % 2}" for i in range(80)]
+    return _csv(tmp, "id,a,b,label\n" + "\n".join(rows) + "\n")
+
+
 def _text_without_column(tmp: Path) -> list[str]:
     return [*_csv(tmp, _tweets()), "--label-column", "airline_sentiment"]
 
@@ -185,6 +190,7 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("a finite value of 1e20", _huge_value, r"too large"),
     ("a CSV with a header and no rows", _header_only, r"no rows"),
     ("an infinite cell in a table", _infinite_cell, r"infinite"),
+    ("a cell whose square overflows in a table", _huge_cell, r"too large to standardise"),
     ("texts run as a table", _text_without_column, r"free text.*--text-column text"),
     ("a free-text label column", _free_text_labels, r"label column 'text'.*distinct values"),
     ("a column that gives the label away", _leaking_column, r"'reason'.*--drop-column"),

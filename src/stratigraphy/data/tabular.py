@@ -19,6 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from stratigraphy.core.errors import DataValidationError
+from stratigraphy.data.checks import MAX_ABS_INPUT
 from stratigraphy.data.tables import encode_labels, read_table, require_columns
 
 MAX_CATEGORIES = 30
@@ -42,13 +43,7 @@ def encode_table(
         raise DataValidationError("the table has no feature column besides the label.")
     parts = {}
     for c in numeric:
-        parts[c] = pc.cast(table.column(c), pa.float64()).to_numpy(zero_copy_only=False)
-        inf = np.flatnonzero(np.isinf(parts[c]))
-        if inf.size:
-            raise DataValidationError(
-                f"column {c!r} holds infinite values in {inf.size} row(s), first at "
-                f"{inf[:5].tolist()}: replace them (or leave them empty to be imputed)."
-            )
+        parts[c] = _numeric_column(table, c)
     for c in categorical:
         values = pc.cast(table.column(c), pa.string()).to_numpy(zero_copy_only=False)
         parts[c] = np.where(values == None, "<missing>", values).astype(object)  # noqa: E711
@@ -86,6 +81,25 @@ def encode_table(
         for n in encoder.get_feature_names_out()
     ]
     return np.asarray(X, dtype=np.float32), names
+
+
+def _numeric_column(table: pa.Table, c: str) -> np.ndarray:
+    """A numeric column as float64, refusing infinite values and values whose square overflows
+    the standardisation (missing ones stay NaN, to be imputed)."""
+    values = pc.cast(table.column(c), pa.float64()).to_numpy(zero_copy_only=False)
+    inf = np.flatnonzero(np.isinf(values))
+    if inf.size:
+        raise DataValidationError(
+            f"column {c!r} holds infinite values in {inf.size} row(s), first at "
+            f"{inf[:5].tolist()}: replace them (or leave them empty to be imputed)."
+        )
+    huge = np.flatnonzero(np.abs(np.nan_to_num(values)) > MAX_ABS_INPUT)
+    if huge.size:
+        raise DataValidationError(
+            f"column {c!r} holds values too large to standardise ({values[huge[0]]:.3g} "
+            f"at row {int(huge[0])}; the limit is {MAX_ABS_INPUT:.0e}): rescale or clip it."
+        )
+    return np.asarray(values)
 
 
 def load_tabular(
