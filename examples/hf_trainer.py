@@ -7,6 +7,11 @@ quantised to 17 token ids; a Hugging Face ``datasets.Dataset`` saved to and load
 carries the data, and ProbedDataset mixes the probe suites into it without copying. It shows
 the mechanics in about two minutes; the tiny model learns little, so detection is weak (AP about
 0.5). For a real model on real text, see examples/hf_minilm_tweets.py.
+
+The Trainer also saves a checkpoint every epoch; the example then replays those checkpoints
+over the same data (``record_checkpoints``, what ``strat analyze CHECKPOINTS --model --dataset``
+runs) and shows that they give what the callback recorded in the loop: the route for a model
+that was trained without the callback.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import transformers
 
 from stratigraphy import ProbeConfig, analyze, load_digits_data, plant_label_noise
 from stratigraphy.probes.dataset import ProbedDataset
+from stratigraphy.record.checkpoints import find_checkpoints, record_checkpoints
 from stratigraphy.record.hf_callback import DynamicsTrainerCallback
 
 
@@ -46,7 +52,8 @@ def main() -> None:
     callback = DynamicsTrainerCallback(args.out / "dynamics")
     training = transformers.TrainingArguments(
         output_dir=str(args.out / "trainer"), num_train_epochs=args.epochs, learning_rate=5e-3,
-        per_device_train_batch_size=64, report_to=[], save_strategy="no", use_cpu=True,
+        per_device_train_batch_size=64, report_to=[], save_strategy="epoch", use_cpu=True,
+        save_only_model=True,
         seed=0, disable_tqdm=True, logging_strategy="no",
     )  # fmt: skip
     trainer = transformers.Trainer(
@@ -57,6 +64,18 @@ def main() -> None:
     quality = result.summary["detection"]["scores"]["mislabel_score"]
     print("metadata:", result.summary["counts"])
     print(f"planted label errors: AP {quality['ap']:.3f}, AUROC {quality['auroc']:.3f}")
+
+    checkpoints = find_checkpoints(args.out / "trainer")
+    replayed = record_checkpoints(
+        checkpoints, probed, lambda: transformers.BertForSequenceClassification(config)
+    )
+    recorded = callback.arrays()
+    agree = (replayed["pred"] == recorded["pred"]).mean()
+    gap = np.abs(replayed["loss"].astype(np.float32) - recorded["loss"].astype(np.float32)).max()
+    print(f"{len(checkpoints)} checkpoints replayed: predictions agree on {agree:.1%} of "
+          f"example-epochs, largest loss difference {gap:.1e}")  # fmt: skip
+    again = analyze(replayed, probed.plan, digits.class_names, truth, digits.y)
+    print("from checkpoints:", again.summary["counts"])
 
 
 if __name__ == "__main__":

@@ -138,6 +138,7 @@ def test_lightning_callback_records_each_epoch(tmp_path: Path, digits) -> None: 
 def test_hf_trainer_callback_records_a_tiny_model(tmp_path: Path) -> None:
     import transformers
 
+    from stratigraphy.record.checkpoints import find_checkpoints, record_checkpoints
     from stratigraphy.record.hf_callback import DynamicsTrainerCallback
 
     cfg = transformers.BertConfig(
@@ -159,7 +160,7 @@ def test_hf_trainer_callback_records_a_tiny_model(tmp_path: Path) -> None:
     cb = DynamicsTrainerCallback(tmp_path / "dynamics", batch_size=32)
     args = transformers.TrainingArguments(
         output_dir=str(tmp_path / "hf"), num_train_epochs=3, per_device_train_batch_size=16,
-        learning_rate=1e-3, report_to=[], save_strategy="no", use_cpu=True, seed=0,
+        learning_rate=1e-3, report_to=[], save_strategy="epoch", use_cpu=True, seed=0,
         disable_tqdm=True, logging_strategy="no",
     )  # fmt: skip
     trainer = transformers.Trainer(model=model, args=args, train_dataset=Tokens(), callbacks=[cb])
@@ -173,6 +174,17 @@ def test_hf_trainer_callback_records_a_tiny_model(tmp_path: Path) -> None:
         model.eval()
         logits = model(input_ids=ids, attention_mask=torch.ones(96, 8)).logits
     np.testing.assert_array_equal(pred[:, -1], logits.argmax(1).numpy())
+
+    # The Trainer's own checkpoints, replayed afterwards, give what the callback recorded.
+    replayed = record_checkpoints(
+        find_checkpoints(tmp_path / "hf"), Tokens(),
+        lambda: transformers.BertForSequenceClassification(cfg), batch_size=32, progress=False,
+    )  # fmt: skip
+    recorded = store.read_all()
+    np.testing.assert_array_equal(replayed["pred"], recorded["pred"])
+    for name in ("loss", "margin"):
+        ours = replayed[name].astype(np.float32)
+        np.testing.assert_allclose(ours, recorded[name].astype(np.float32), rtol=1e-3, atol=1e-3)
 
 
 @pytest.mark.parametrize(

@@ -397,29 +397,91 @@ def report_cmd(
     Console().print(f"Report written to [bold]{path}[/bold]")
 
 
+def _load_callable(spec: str, what: str) -> Any:
+    """``module:function`` or ``path/to/file.py:function``, imported."""
+    import importlib
+    import importlib.util
+
+    target, sep, name = spec.rpartition(":")
+    if not sep or not target or not name:
+        raise ConfigError(f"--{what} must be MODULE:FUNCTION or FILE.py:FUNCTION; got {spec!r}.")
+    if target.endswith(".py"):
+        loc = importlib.util.spec_from_file_location(Path(target).stem, target)
+        if loc is None or loc.loader is None or not Path(target).is_file():
+            raise ConfigError(f"--{what}: no Python file {target}.")
+        module = importlib.util.module_from_spec(loc)
+        loc.loader.exec_module(module)
+    else:
+        module = importlib.import_module(target)
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise ConfigError(f"--{what}: {target} has no function {name}.")
+    return fn
+
+
 @app.command("analyze")
 def analyze_cmd(
     outputs: Annotated[
-        list[Path], typer.Argument(help="per-epoch logits or probabilities: .npy/.npz, N×C each")
+        list[Path],
+        typer.Argument(
+            help="per-epoch logits or probabilities (.npy/.npz, N×C each); with --model, "
+            "checkpoints (files, checkpoint directories, or a Trainer output directory)"
+        ),
     ],
-    labels: Annotated[Path, Opt(help=".npy of the N integer labels the model was trained on")],
+    labels: Annotated[
+        Path | None, Opt(help=".npy of the N integer labels (saved outputs only)")
+    ] = None,
+    model: Annotated[
+        str | None, Opt(help="MODULE:FUNCTION (or FILE.py:FUNCTION) returning a fresh model")
+    ] = None,
+    dataset: Annotated[
+        str | None,
+        Opt(help="MODULE:FUNCTION returning the training Dataset (a ProbedDataset: full analysis)"),
+    ] = None,
+    batch_size: Annotated[int, Opt(help="batch size of the checkpoint passes")] = 256,
+    device: Annotated[str, Opt(help="device of the checkpoint passes")] = "cpu",
     out: Annotated[Path, Opt("--out", "-o", help="directory for examples.parquet")] = Path(
         "runs/analyzed"
     ),
 ) -> None:
-    """Scores and a mislabel ranking from outputs a model you already trained saved per epoch."""
+    """Scores and a mislabel ranking from a model you already trained: its saved per-epoch
+    outputs, or its checkpoints replayed over the dataset."""
     from stratigraphy.analysis.external import (
+        analyze_checkpoints,
         analyze_outputs,
         read_epoch_arrays,
         signals_from_epochs,
     )
+    from stratigraphy.record.checkpoints import find_checkpoints
 
     with _user_errors():
-        y = read_epoch_arrays([labels])[0]
-        signals = signals_from_epochs(read_epoch_arrays(outputs), y)
-        table, summary = analyze_outputs(signals, y, out=out)
+        if (model is None) != (dataset is None):
+            raise ConfigError("Checkpoints need both --model and --dataset.")
+        if model is not None and dataset is not None:
+            paths: list[Path] = outputs
+            if (
+                len(outputs) == 1
+                and outputs[0].is_dir()
+                and not any(
+                    (outputs[0] / f).is_file() for f in ("model.safetensors", "pytorch_model.bin")
+                )
+            ):
+                paths = find_checkpoints(outputs[0])
+            data = _load_callable(dataset, "dataset")()
+            table, summary = analyze_checkpoints(
+                paths, data, _load_callable(model, "model"), out, batch_size=batch_size,
+                device=device,
+            )  # fmt: skip
+            epochs = len(paths)
+        else:
+            if labels is None:
+                raise ConfigError("Saved outputs need --labels (an .npy of the N labels).")
+            y = read_epoch_arrays([labels])[0]
+            signals = signals_from_epochs(read_epoch_arrays(outputs), y)
+            table, summary = analyze_outputs(signals, y, out=out)
+            epochs = summary["epochs"]
     Console().print(
-        f"Scored {summary['n_examples']:,} examples over {summary['epochs']} epochs; "
+        f"Scored {table.num_rows:,} examples over {epochs} epochs; "
         f"[bold]{out / 'examples.parquet'}[/bold] (sort by mislabel_score, highest first)."
     )
 

@@ -1,14 +1,16 @@
-"""Dynamics from a model the user already trained: per-epoch logits or probabilities saved by
-any framework, one N×C array per epoch, turned into the same per-example signals the recorder
-keeps (loss, margin, probability of the given label, EL2N, prediction; float16) and then into
-the classic scores and a mislabel ranking. No probes are involved, so there are no kinds or
-flags: ``mislabel_score`` is the rank average of the mean loss and −AUM, the two signals the
-engine falls back to (docs/benchmarks.md compares them with the probe-based ranking).
+"""Dynamics from a model the user already trained, in two forms: per-epoch logits or
+probabilities saved by any framework (one N×C array per epoch), turned into the same per-example
+signals the recorder keeps (loss, margin, probability of the given label, EL2N, prediction;
+float16); or saved checkpoints replayed over the dataset (:mod:`stratigraphy.record.checkpoints`).
+Without probes there are no kinds or flags: ``mislabel_score`` is the rank average of the mean
+loss and −AUM, the two signals the engine falls back to (docs/benchmarks.md compares them with
+the probe-based ranking). When the dataset is a ``ProbedDataset``, the checkpoint path runs the
+full analysis (kinds, prevalence, flags) as ``strat run`` does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +18,18 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from stratigraphy.analysis.engine import analyze_store
 from stratigraphy.analysis.mislabel import FALLBACK_SCORE, PAIRED_SCORE, RankReference
 from stratigraphy.analysis.reasons import other_prediction
 from stratigraphy.analysis.scores import compute_scores
 from stratigraphy.core.atomic import atomic_write_table
 from stratigraphy.core.errors import DataValidationError
+from stratigraphy.record.checkpoints import Checkpoint, record_checkpoints
+from stratigraphy.record.passes import dataset_labels
 from stratigraphy.record.recorder import signals_from_logits
 from stratigraphy.rundir.layout import EXAMPLES_PARQUET, SUMMARY_JSON, write_json
+
+DYNAMICS_DIR = "dynamics"
 
 PROBABILITY_TOLERANCE = 1e-3
 
@@ -108,3 +115,34 @@ def analyze_outputs(
         atomic_write_table(path / EXAMPLES_PARQUET, table)
         write_json(path / SUMMARY_JSON, summary)
     return table, summary
+
+
+def analyze_checkpoints(
+    checkpoints: Sequence[Checkpoint],
+    dataset: Any,
+    model_factory: Callable[[], torch.nn.Module],
+    out: str | Path,
+    class_names: list[str] | None = None,
+    batch_size: int = 256,
+    device: str = "cpu",
+    progress: bool = True,
+) -> tuple[pa.Table, dict[str, Any]]:
+    """Replay ``checkpoints`` (one epoch each, in order) over ``dataset`` into ``out/dynamics``
+    and analyse them: the full analysis when ``dataset`` carries a probe ``plan``
+    (``ProbedDataset``), else the classic scores and mislabel ranking of :func:`analyze_outputs`."""
+    path = Path(out)
+    path.mkdir(parents=True, exist_ok=True)
+    signals = record_checkpoints(
+        checkpoints, dataset, model_factory, batch_size=batch_size, device=device,
+        store=path / DYNAMICS_DIR, progress=progress,
+    )  # fmt: skip
+    plan = getattr(dataset, "plan", None)
+    if plan is None:
+        table, summary = analyze_outputs(signals, dataset_labels(dataset), class_names, path)
+        summary["source"] = "checkpoints"
+        write_json(path / SUMMARY_JSON, summary)
+        return table, summary
+    analysis = analyze_store(path / DYNAMICS_DIR, plan, class_names, path / EXAMPLES_PARQUET)
+    summary = {"source": "checkpoints", **analysis.summary}
+    write_json(path / SUMMARY_JSON, summary)
+    return analysis.examples, summary

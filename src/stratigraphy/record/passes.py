@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, SequentialSampler
 
@@ -46,6 +47,23 @@ def default_labels(batch: Batch) -> torch.Tensor:
                 return batch[key]
         raise KeyError(f"no labels in the batch (keys {sorted(batch)}); pass labels=.")
     return batch[1]
+
+
+def dataset_labels(
+    dataset: Any,
+    batch_size: int = 1024,
+    collate_fn: Callable[[list[Any]], Batch] | None = None,
+    labels: Callable[[Batch], torch.Tensor] = default_labels,
+) -> np.ndarray:
+    """Every example's label in index order, read from the batches as :func:`record_pass` sees
+    them (a dataset with a ``plan``, such as ``ProbedDataset``, gives ``plan.y`` directly)."""
+    plan = getattr(dataset, "plan", None)
+    if plan is not None:
+        return np.asarray(plan.y, dtype=np.int64)
+    out = np.full(len(dataset), -1, dtype=np.int64)
+    for idx, batch in ordered_batches(dataset, batch_size, collate_fn):
+        out[idx.numpy()] = torch.as_tensor(labels(batch)).cpu().numpy()
+    return out
 
 
 @torch.no_grad()
