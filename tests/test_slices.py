@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -11,6 +13,8 @@ from stratigraphy import LabelledData, RunConfig, load_digits_data, run
 from stratigraphy.cli import app
 from stratigraphy.core.errors import DataValidationError
 from stratigraphy.issues.slices import calibration_error, read_groups, weak_slices
+
+from .conftest import blobs
 
 
 def test_a_group_with_extra_label_noise_is_ranked_first(tmp_path):
@@ -70,3 +74,25 @@ def test_the_cli_refuses_bad_groups_before_writing(tmp_path):
     assert res.exit_code == 2, res.output
     assert "the data has 1797 examples" in res.output
     assert not out.exists()
+
+
+def test_groups_can_be_a_column_of_the_data_table(tmp_path):
+    X, y = blobs(400, d=6, seed=9)
+    rng = np.random.default_rng(0)
+    site = rng.choice(["lab", "field"], 400)
+    noisy = (site == "field") & (rng.random(400) < 0.4)
+    y = np.where(noisy, (y + 1) % 4, y)
+    table = pa.table({**{f"f{i}": X[:, i] for i in range(6)}, "site": site,
+                      "label": [f"c{v}" for v in y]})  # fmt: skip
+    pacsv.write_csv(table, tmp_path / "data.csv")
+    assert read_groups("site", 400, tmp_path / "data.csv").tolist() == site.tolist()
+    with pytest.raises(DataValidationError, match="neither a file nor a column"):
+        read_groups("region", 400, tmp_path / "data.csv")
+    out = tmp_path / "r"
+    res = CliRunner().invoke(app, ["run", str(tmp_path / "data.csv"), "--drop-column", "site",
+                                   "--groups", "site", "--epochs", "4", "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    slices = pq.read_table(out / "slices.parquet").to_pylist()
+    groups = [s for s in slices if s["slice"] == "group"]
+    assert {s["name"] for s in groups} == {"lab", "field"}
+    assert min(groups, key=lambda s: s["rank"])["name"] == "field"

@@ -202,7 +202,10 @@ def run_cmd(
     ] = None,
     groups: Annotated[
         str | None,
-        Opt(help="file with one group per example (text lines or .npy): weak slices per group"),
+        Opt(
+            help="one group per example: a file (text lines or .npy) or a column of the data's "
+            "table; weak slices per group"
+        ),
     ] = None,
 ) -> None:
     """Train with probe suites mixed in, record every example's dynamics, infer its metadata."""

@@ -100,7 +100,7 @@ def _prepare(
     test = _load_test(cfg, trained_on, on_progress)
     groups = None
     if cfg.groups is not None:
-        groups = read_groups(cfg.groups, source.n)
+        groups = read_groups(cfg.groups, source.n, cfg.data.source)
         inserted = trained_on.n - source.n  # planted out-of-distribution inserts come last
         groups = np.concatenate([groups, np.full(inserted, "(planted insert)")])
     return _Prepared(source, planted, probed, model, fold, test, groups), identity

@@ -18,9 +18,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stratigraphy.core.errors import DataValidationError
+from stratigraphy.data.tables import TABLE_SUFFIXES, read_table
 from stratigraphy.rundir.layout import EXAMPLES_PARQUET
 
 CALIBRATION_BINS = 10
@@ -116,10 +118,23 @@ def slices_of_run(run_dir: str | Path, class_names: list[str],
     return weak_slices(ex, class_names, groups)
 
 
-def read_groups(path: str | Path, n: int) -> np.ndarray:
-    """One group per example, in the data's order: a ``.npy`` array or a text file with one
-    value per line (a header line ``group`` is skipped)."""
+def read_groups(path: str | Path, n: int, table: str | Path | None = None) -> np.ndarray:
+    """One group per example, in the data's order: a ``.npy`` array, a text file with one
+    value per line (a header line ``group`` is skipped), or the name of a column of ``table``
+    (the CSV or Parquet file the data comes from)."""
     p = Path(path)
+    if not p.is_file() and table is not None and Path(table).suffix.lower() in TABLE_SUFFIXES:
+        data = read_table(table)
+        if str(path) in data.column_names:
+            column = pc.cast(data.column(str(path)), pa.string())
+            values = pc.fill_null(pc.utf8_trim_whitespace(column), "").to_numpy(
+                zero_copy_only=False
+            )
+            return _checked(np.asarray(values, dtype=str), f"column {path!r}", n)
+        raise DataValidationError(
+            f"--groups {path}: neither a file nor a column of {table} (columns: "
+            f"{data.column_names})."
+        )
     if not p.is_file():
         raise DataValidationError(f"--groups {p}: no such file.")
     if p.suffix == ".npy":
@@ -134,12 +149,16 @@ def read_groups(path: str | Path, n: int) -> np.ndarray:
             raise DataValidationError(f"--groups {p} is not UTF-8 text.") from exc
         lines = lines[1:] if lines and lines[0].strip().lower() == "group" else lines
         values = np.array([line.strip() for line in lines], dtype=str)
+    return _checked(values, str(p), n)
+
+
+def _checked(values: np.ndarray, where: str, n: int) -> np.ndarray:
     if values.ndim != 1 or values.size != n:
         raise DataValidationError(
-            f"--groups {p} holds {values.size} values; the data has {n} examples "
+            f"--groups {where} holds {values.size} values; the data has {n} examples "
             "(one group per example, in the data's order)."
         )
     if (np.char.str_len(values) == 0).any():
-        raise DataValidationError(f"--groups {p}: {int((np.char.str_len(values) == 0).sum())} "
+        raise DataValidationError(f"--groups {where}: {int((np.char.str_len(values) == 0).sum())} "
                                   "examples have an empty group.")  # fmt: skip
     return values
