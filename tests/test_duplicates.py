@@ -146,3 +146,48 @@ def test_shifted_image_copies_are_found_where_pixels_alone_miss_them():
     assert recall >= 0.95 and precision >= 0.9, (recall, precision)
     pair = np.array([[d.n, src[0]]])
     assert aligned_distances(X, X, pair)[0] < 0.01 and spectra(X).shape[0] == X.shape[0]
+
+
+def _sentences(n: int, rng: np.random.Generator) -> list[str]:
+    words = ["".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), rng.integers(3, 9)))
+             for _ in range(400)]  # fmt: skip
+    return [" ".join(rng.choice(words, rng.integers(8, 14))).capitalize() + "." for _ in range(n)]
+
+
+def _edit(text: str, kind: int, rng: np.random.Generator) -> str:
+    words = text.rstrip(".").split()
+    if kind == 0:
+        return text.upper()
+    if kind == 1:
+        return text.rstrip(".") + "!!"
+    del words[rng.integers(1, len(words))]
+    return " ".join(words) + "."
+
+
+def test_edited_text_copies_are_found_by_characters_where_embeddings_say_nothing():
+    """Case changes, punctuation and a dropped word: the embeddings here are random, so only the
+    character 3-gram comparison can find the copies, in the data and in a held-out set."""
+    rng = np.random.default_rng(4)
+    texts = _sentences(500, rng)
+    src = rng.choice(500, 40, replace=False)
+    train = texts + [_edit(texts[i], k % 3, rng) for k, i in enumerate(src)]
+    leaked_from = rng.choice(np.setdiff1d(np.arange(500), src), 20, replace=False)
+    test = _sentences(100, rng) + [_edit(texts[i], k % 3, rng) for k, i in enumerate(leaked_from)]
+    emb = rng.normal(size=(len(train), 16)).astype(np.float32)
+    labels = rng.integers(0, 3, len(train))
+    truth = np.zeros(len(train), dtype=bool)
+    truth[src] = truth[500:] = True
+    test_emb = rng.normal(size=(120, 16)).astype(np.float32)
+    ctx = IssueContext(emb, labels, [], test_features=test_emb, texts=train, test_texts=test,
+                       test_labels=np.zeros(120, dtype=np.int64))  # fmt: skip
+    res = find_duplicates(ctx)
+    found = res.columns["is_near_duplicate"]
+    recall = (found & truth).sum() / truth.sum()
+    precision = (found & truth).sum() / max(found.sum(), 1)
+    assert recall >= 0.95 and precision >= 0.95, (recall, precision)
+    assert (res.columns["duplicate_of"][500:] == src).mean() >= 0.95
+    leaks = res.tables["leaks"].to_pydict()
+    assert set(range(100, 120)) <= set(leaks["test_index"]) and len(leaks["test_index"]) <= 22
+    assert res.summary["space"] == "texts"
+    blind = find_duplicates(IssueContext(emb, labels, [])).columns["is_near_duplicate"]
+    assert (blind & truth).sum() / truth.sum() < 0.5

@@ -89,8 +89,9 @@ def test_groups_can_be_a_column_of_the_data_table(tmp_path):
     with pytest.raises(DataValidationError, match="neither a file nor a column"):
         read_groups("region", 400, tmp_path / "data.csv")
     out = tmp_path / "r"
-    res = CliRunner().invoke(app, ["run", str(tmp_path / "data.csv"), "--drop-column", "site",
-                                   "--groups", "site", "--epochs", "4", "--out", str(out)])  # fmt: skip
+    args = ["run", str(tmp_path / "data.csv"), "--drop-column", "site", "--groups", "site",
+            "--epochs", "4", "--out", str(out)]  # fmt: skip
+    res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     slices = pq.read_table(out / "slices.parquet").to_pylist()
     groups = [s for s in slices if s["slice"] == "group"]

@@ -1,8 +1,12 @@
 """Near and exact duplicates within the data, and leaks of training examples into a held-out
 set, found as nearest neighbours in representation space with faiss.
 
-Texts, tables and vectors are compared by the cosine distance between their representations
-(sentence embeddings, encoded features). Images are not: a classifier's features map a copy
+Tables and vectors are compared by the cosine distance between their representations (encoded
+features). Texts are not: sentence embeddings move under a change of case or a dropped word as
+much as two different tweets about the same flight differ (docs/benchmarks.md), so texts are
+compared by the cosine between their character 3-gram TF-IDF vectors (lower case, punctuation
+dropped), with candidates from both that space (projected to ``TEXT_SVD_DIMS`` dimensions) and
+the sentence embeddings. Images are not either: a classifier's features map a copy
 shifted by one pixel farther from its source than most examples lie from their nearest
 neighbour (measured on Fashion-MNIST, docs/benchmarks.md), and so do raw pixels. Candidates are
 retrieved by the magnitude of each image's 2-D Fourier transform, which a shift leaves
@@ -10,25 +14,32 @@ unchanged, and verified in pixel space: the distance of a pair is the smallest c
 between one image and the other moved by at most one pixel each way.
 
 An example is a near duplicate when its nearest other example lies within
-``RELATIVE_THRESHOLD`` × the median nearest-neighbour distance of the data (scale-free, as
-cleanlab's Datalab does); pairs form duplicate sets, and a set whose labels differ is called
-out as a conflict. A held-out example leaks when a training example lies within the same
-distance. Search is exact (``IndexFlatIP``) up to ``EXACT_UP_TO`` rows and inverted-file above.
+``RELATIVE_THRESHOLD`` (texts: ``TEXT_RELATIVE_THRESHOLD``) × the median nearest-neighbour
+distance of the data (scale-free, as cleanlab's Datalab does); pairs form duplicate sets, and
+a set whose labels differ is called out as a conflict. A held-out example leaks when a training
+example lies within the same distance. Search is exact (``IndexFlatIP``) up to ``EXACT_UP_TO``
+rows and inverted-file above.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import torch
-from scipy.sparse import coo_matrix
+from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from stratigraphy.issues.registry import IssueContext, IssueResult, IssueType, register_issue
 
 RELATIVE_THRESHOLD = 0.1
+TEXT_RELATIVE_THRESHOLD = 0.15
+TEXT_SVD_DIMS = 128
+_PUNCTUATION = re.compile(r"[^\w@#' ]+")
 NEIGHBOURS = 10
 LEAK_CANDIDATES = 5
 EXACT_UP_TO = 200_000
@@ -108,6 +119,70 @@ def aligned_distances(a: np.ndarray, b: np.ndarray, pairs: np.ndarray) -> np.nda
     return out
 
 
+def _plain(text: str) -> str:
+    return _PUNCTUATION.sub(" ", text.lower())
+
+
+def char_grams(train: Sequence[str], *others: Sequence[str]) -> list[csr_matrix]:
+    """Unit-length character 3-gram TF-IDF vectors of ``train`` and of each of ``others`` (the
+    vocabulary and weights fitted on ``train``)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 3), preprocessor=_plain,
+                          sublinear_tf=True, dtype=np.float32)  # fmt: skip
+    return [vec.fit_transform(list(train)), *(vec.transform(list(o)) for o in others)]
+
+
+def gram_distances(a: csr_matrix, b: csr_matrix, pairs: np.ndarray) -> np.ndarray:
+    """Cosine distance of rows ``a[i]`` and ``b[j]`` for pairs (i, j) of unit-length rows."""
+    out = np.empty(pairs.shape[0], dtype=np.float32)
+    for lo in range(0, pairs.shape[0], PAIR_CHUNK):
+        chunk = pairs[lo : lo + PAIR_CHUNK]
+        dots = np.asarray(a[chunk[:, 0]].multiply(b[chunk[:, 1]]).sum(1)).ravel()
+        out[lo : lo + PAIR_CHUNK] = np.clip(1.0 - dots, 0.0, 2.0)
+    return out
+
+
+@dataclass
+class TextSpace:
+    """Texts' character 3-gram vectors (training rows, and held-out rows if any) with a linear
+    projection of them for the candidate search."""
+
+    grams: csr_matrix
+    test_grams: csr_matrix | None
+    projection: Any
+
+    @classmethod
+    def fit(cls, texts: Sequence[str], test_texts: Sequence[str] | None) -> TextSpace:
+        from sklearn.decomposition import TruncatedSVD
+
+        grams = char_grams(texts, *([test_texts] if test_texts is not None else []))
+        dims = min(TEXT_SVD_DIMS, grams[0].shape[1] - 1, grams[0].shape[0] - 1)
+        svd = TruncatedSVD(dims, random_state=0).fit(grams[0]) if dims >= 2 else None
+        return cls(grams[0], grams[1] if len(grams) > 1 else None, svd)
+
+    def project(self, grams: csr_matrix) -> np.ndarray:
+        dense = grams.toarray() if self.projection is None else self.projection.transform(grams)
+        return _normalised(dense)
+
+
+def _text_candidates(
+    space: TextSpace, q_emb: np.ndarray, r_emb: np.ndarray, k: int, same: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's k nearest training texts by character 3-gram distance, among the nearest by
+    that space's projection and by the sentence embeddings."""
+    queries = space.grams if same else space.test_grams
+    assert queries is not None
+    lists = [nearest(_normalised(q_emb), _normalised(r_emb), k, same)[1],
+             nearest(space.project(queries), space.project(space.grams), k, same)[1]]  # fmt: skip
+    idx = np.sort(np.concatenate(lists, 1), axis=1)
+    pairs = np.stack([np.repeat(np.arange(idx.shape[0]), idx.shape[1]), idx.ravel()], 1)
+    dist = gram_distances(queries, space.grams, pairs).reshape(idx.shape)
+    dist[:, 1:][idx[:, 1:] == idx[:, :-1]] = 2.0
+    order = np.argsort(dist, axis=1, kind="stable")[:, : min(k, idx.shape[1])]
+    return np.take_along_axis(dist, order, 1), np.take_along_axis(idx, order, 1)
+
+
 def _candidates(
     queries: np.ndarray, refs: np.ndarray, k: int, same: bool, images: bool
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -154,13 +229,19 @@ def _conflicting(sets: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return lo != hi
 
 
-def find_duplicates(ctx: IssueContext, relative: float = RELATIVE_THRESHOLD) -> IssueResult:
+def find_duplicates(ctx: IssueContext, relative: float | None = None) -> IssueResult:
     """Near-duplicate columns, duplicate sets with label conflicts, and leaks into the test set."""
     images = ctx.inputs is not None and ctx.inputs.ndim == 4
+    text = TextSpace.fit(ctx.texts, ctx.test_texts) if ctx.texts is not None else None
+    if relative is None:
+        relative = TEXT_RELATIVE_THRESHOLD if text is not None else RELATIVE_THRESHOLD
     data = ctx.inputs if images else ctx.features
     assert data is not None
     n = data.shape[0]
-    dist, idx = _candidates(data, data, NEIGHBOURS, same=True, images=images)
+    if text is not None:
+        dist, idx = _text_candidates(text, ctx.features, ctx.features, NEIGHBOURS, same=True)
+    else:
+        dist, idx = _candidates(data, data, NEIGHBOURS, same=True, images=images)
     scale = float(np.median(dist[:, 0]))
     cut = relative * scale
     close = dist <= cut
@@ -186,12 +267,15 @@ def find_duplicates(ctx: IssueContext, relative: float = RELATIVE_THRESHOLD) -> 
         "distance": "cosine between pixels after aligning by up to one pixel, candidates by "
         "Fourier magnitude"
         if images
+        else "cosine between character 3-gram TF-IDF vectors, candidates by them and by "
+        f"{ctx.space}"
+        if text is not None
         else f"cosine between {ctx.space}",
         "median_nearest_distance": scale,
         "threshold": cut,
         "relative_threshold": relative,
         "search": "exact (faiss IndexFlatIP)" if n <= EXACT_UP_TO else "faiss IVF",
-        "space": "images" if images else ctx.space,
+        "space": "images" if images else "texts" if text is not None else ctx.space,
     }
     if ctx.inputs is not None:
         groups = exact_groups(ctx.inputs)
@@ -199,19 +283,24 @@ def find_duplicates(ctx: IssueContext, relative: float = RELATIVE_THRESHOLD) -> 
         summary["exact_duplicates"] = int((counts[groups] > 1).sum())
     tables = {}
     if ctx.test_features is not None:
-        leaks, leak_summary = find_leaks(ctx, scale, cut)
+        leaks, leak_summary = find_leaks(ctx, scale, cut, text)
         tables["leaks"] = leaks
         summary["leakage"] = leak_summary
     return IssueResult(columns, summary, tables)
 
 
-def find_leaks(ctx: IssueContext, scale: float, cut: float) -> tuple[pa.Table, dict]:
+def find_leaks(
+    ctx: IssueContext, scale: float, cut: float, text: TextSpace | None = None
+) -> tuple[pa.Table, dict]:
     """Held-out examples whose nearest training example lies within the near-duplicate cut."""
     images = ctx.inputs is not None and ctx.inputs.ndim == 4 and ctx.test_inputs is not None
     train = ctx.inputs if images else ctx.features
     test = ctx.test_inputs if images else ctx.test_features
     assert train is not None and test is not None
-    dist, idx = _candidates(test, train, LEAK_CANDIDATES, same=False, images=images)
+    if text is not None and text.test_grams is not None:
+        dist, idx = _text_candidates(text, test, train, LEAK_CANDIDATES, same=False)
+    else:
+        dist, idx = _candidates(test, train, LEAK_CANDIDATES, same=False, images=images)
     leak = np.flatnonzero(dist[:, 0] <= cut)
     train_labels = np.asarray(ctx.labels)[idx[leak, 0]]
     test_labels = (

@@ -17,8 +17,9 @@ from stratigraphy.core.registry import Registry
 
 @dataclass
 class IssueContext:
-    """What a detector sees: the examples' representations (N×D), labels and class names; and,
-    when the user gave a held-out set, the same for it."""
+    """What a detector sees: the examples' representations (N×D), labels and class names, their
+    raw inputs (images) or texts where there are any; and, when the user gave a held-out set,
+    the same for it."""
 
     features: np.ndarray
     labels: np.ndarray
@@ -28,6 +29,8 @@ class IssueContext:
     inputs: np.ndarray | None = None
     test_inputs: np.ndarray | None = None
     space: str = "features"
+    texts: list[str] | None = None
+    test_texts: list[str] | None = None
 
 
 @dataclass

@@ -50,14 +50,16 @@ def find_issues(
     space = {"text": "sentence embeddings", "tabular": "encoded features"}.get(
         data.modality, "the model's penultimate features"
     )
+    texts = data.captions if data.modality == "text" else None
     ctx = IssueContext(feats.astype(np.float32), data.y, data.class_names, inputs=data.X,
-                       space=space)  # fmt: skip
+                       space=space, texts=texts)  # fmt: skip
     if test is not None:
         test_feats = representations(model, test)
         atomic_write(out / TEST_REPRESENTATIONS, lambda tmp: np.save(tmp, test_feats))
         ctx.test_features = test_feats.astype(np.float32)
         ctx.test_labels = test_labels_in(data, test)
         ctx.test_inputs = test.X
+        ctx.test_texts = test.captions if texts is not None else None
     columns: dict[str, np.ndarray] = {}
     summary: dict[str, Any] = {}
     for name, result in detect_issues(ctx).items():
