@@ -27,6 +27,7 @@ def test_images_gain_a_channel_axis_and_become_float32():
         (np.zeros((3, 2)), np.array([0, 1, -1]), "negative labels"),
         (np.zeros((3, 2)), np.array([0.0, 1.5, 1.0]), "integer class labels"),
         (np.array([["a", "b"], ["c", "d"]]), np.array([0, 1]), "real numbers"),
+        (np.zeros((2, 0), np.float32), np.array([0, 1]), "no features"),
     ],
 )
 def test_bad_input_raises_a_clear_typed_error(X, y, message):

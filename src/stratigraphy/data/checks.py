@@ -138,6 +138,8 @@ def check_arrays(
         raise DataValidationError(
             f"X must be feature vectors N×D, images N×H×W or N×C×H×W; got shape {X.shape}."
         )
+    if 0 in X.shape[1:]:
+        raise DataValidationError(f"X has no features (shape {X.shape}): nothing to learn from.")
     y = check_labels(y, X.shape[0], n_classes)
     X, notes = check_inputs(X)
     return X, y, notes
