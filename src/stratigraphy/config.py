@@ -86,6 +86,29 @@ class RunConfig:
             **top,
         )
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        """The configuration :meth:`to_dict` wrote (``run.json``'s ``config``)."""
+        probes = dict(d["probes"])
+        probes["suites"] = tuple(probes["suites"])
+        keep_out = probes.get("keep_out")
+        probes["keep_out"] = None if keep_out is None else np.asarray(keep_out, dtype=np.int64)
+        probes["user_suites"] = {
+            k: np.asarray(v, dtype=np.int64) for k, v in probes.get("user_suites", {}).items()
+        }
+        inference = dict(d["inference"])
+        inference["methods"] = tuple(inference["methods"])
+        parts = ("out", "data", "probes", "training", "inference")
+        top = {f.name: d[f.name] for f in fields(cls) if f.name in d and f.name not in parts}
+        return cls(
+            out=Path(d["out"]),
+            data=DataSpec.from_dict(d["data"]),
+            probes=ProbeConfig(**probes),
+            training=TrainConfig(**d["training"]),
+            inference=InferenceConfig(**inference),
+            **top,
+        )
+
     def validate(self) -> None:
         """Each part checks its own fields, once."""
         self.data.validate()

@@ -27,7 +27,7 @@ from stratigraphy.analysis.engine import Analysis, AnalysisEngine, analyze_sourc
 from stratigraphy.analysis.evaluation import detection_quality
 from stratigraphy.analysis.sources import ArraySource
 from stratigraphy.config import RunConfig
-from stratigraphy.core.atomic import RowGroupWriter
+from stratigraphy.core.atomic import RowGroupWriter, atomic_write_table
 from stratigraphy.core.seeding import stream
 from stratigraphy.data.planting import Planted
 from stratigraphy.data.sources import LabelledData
@@ -114,39 +114,53 @@ def judged_rows(fold: SourceFold, analysis: Analysis) -> pa.Table:
 
 
 def merge_examples(path: Path, judged: pa.Table) -> None:
-    """Put the fold's rows for the former sources into the main examples table, streaming it a
-    row group at a time (the fold's rows keep ``row`` = -1: they have no main-fold row; their
-    trajectory is ``fold_row`` of ``source_fold/dynamics``)."""
+    """Put the fold's rows for the former sources into the main examples table (one file,
+    streamed a row group at a time, or a directory of parts, one part at a time); the fold's rows
+    keep ``row`` = -1: they have no main-fold row; their trajectory is ``fold_row`` of
+    ``source_fold/dynamics``."""
+    if path.is_dir():
+        parts = sorted(path.glob("part-*.parquet"))
+        schema = pq.read_schema(parts[0]) if parts else None
+        for part_path in parts:
+            part = pq.read_table(part_path)
+            assert schema is not None
+            atomic_write_table(part_path, _merge_part(part, _aligned(judged, schema)))
+        return
     main = pq.ParquetFile(path)
-    schema = main.schema_arrow
+    aligned = _aligned(judged, main.schema_arrow)
+    group = main.metadata.row_group(0).num_rows if main.num_row_groups else 1
+    with RowGroupWriter(path, max(group, 1)) as w:
+        for g in range(main.num_row_groups):
+            w.write(_merge_part(main.read_row_group(g), aligned))
+
+
+def _aligned(judged: pa.Table, schema: pa.Schema) -> pa.Table:
+    """The fold's rows in the main table's schema, with ``fold_row`` appended."""
     fold_rows = judged.column("row").to_numpy()
     judged = judged.drop_columns(["row"]).append_column("row", pa.array(np.full(len(judged), -1)))
-    judged = judged.append_column("fold_row", pa.array(fold_rows, pa.int64()))
     cols = {
         name: judged.column(name) if name in judged.column_names
         else pa.nulls(len(judged), schema.field(name).type)
         for name in schema.names
     }  # fmt: skip
-    cols["fold_row"] = judged.column("fold_row")
-    judged = pa.table(cols)
-    target = schema.append(pa.field("fold_row", pa.int64()))
-    judged = judged.cast(target)
+    cols["fold_row"] = pa.array(fold_rows, pa.int64())
+    return pa.table(cols).cast(schema.append(pa.field("fold_row", pa.int64())))
+
+
+def _merge_part(part: pa.Table, judged: pa.Table) -> pa.Table:
+    """One stretch of the main table with the fold's rows that fall in it put in place."""
     index = judged.column("index").to_numpy()
-    group = main.metadata.row_group(0).num_rows if main.num_row_groups else 1
-    with RowGroupWriter(path, max(group, 1)) as w:
-        for g in range(main.num_row_groups):
-            part = main.read_row_group(g)
-            idx = part.column("index").to_numpy()
-            part = part.append_column("fold_row", pa.array(np.full(len(part), -1), pa.int64()))
-            lo, hi = np.searchsorted(index, [idx[0], idx[-1] + 1]) if idx.size else (0, 0)
-            if hi > lo:
-                hit = np.isin(idx, index[lo:hi])
-                new = judged.slice(lo, hi - lo)
-                for name in _MAIN_FOLD_COLUMNS:  # facts of the whole data, not of the fold
-                    j = new.column_names.index(name)
-                    new = new.set_column(j, name, part.column(name).filter(pa.array(hit)))
-                part = pa.concat_tables([part.filter(pa.array(~hit)), new]).sort_by("index")
-            w.write(part)
+    idx = part.column("index").to_numpy()
+    part = part.append_column("fold_row", pa.array(np.full(len(part), -1), pa.int64()))
+    lo, hi = np.searchsorted(index, [idx[0], idx[-1] + 1]) if idx.size else (0, 0)
+    if hi <= lo:
+        return part
+    hit = np.isin(idx, index[lo:hi])
+    new = judged.slice(lo, hi - lo)
+    for name in _MAIN_FOLD_COLUMNS:  # facts of the whole data, not of the fold
+        j = new.column_names.index(name)
+        new = new.set_column(j, name, part.column(name).filter(pa.array(hit)))
+    return pa.concat_tables([part.filter(pa.array(~hit)), new]).sort_by("index")
 
 
 def merged_counts(path: Path) -> dict[str, dict[str, int]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from stratigraphy.analysis.evaluation import kind_confusion
 from stratigraphy.analysis.sources import ArraySource, SignalSource
 from stratigraphy.config import RunConfig
 from stratigraphy.core.atomic import atomic_write_table
-from stratigraphy.core.errors import DataValidationError
+from stratigraphy.core.errors import ConfigError, DataValidationError, RunDirectoryError
 from stratigraphy.data.planting import Planted
 from stratigraphy.data.sources import LabelledData, load_source
 from stratigraphy.folds import SourceFold, judge_sources
@@ -38,6 +38,7 @@ from stratigraphy.rundir.layout import (
     SUMMARY_JSON,
     check_run_dir,
     library_versions,
+    read_json,
     write_json,
 )
 
@@ -173,16 +174,28 @@ def _train(
 
 
 def _analyse(
-    cfg: RunConfig, prep: _Prepared, seed_dirs: list[Path], issue_columns: dict[str, np.ndarray]
+    cfg: RunConfig,
+    prep: _Prepared,
+    seed_dirs: list[Path],
+    issue_columns: dict[str, np.ndarray],
+    dest: Path | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> dict[str, Any]:
     """One engine for every run: signals in memory when they fit (or when seeds are averaged),
-    streamed from the store otherwise; the examples table goes straight to the run directory."""
+    streamed from the store otherwise (always, on Ray); the examples table goes straight to
+    ``dest`` (default: the run directory)."""
     out, probed, data = Path(cfg.out), prep.probed, prep.data
+    dest = out if dest is None else dest
     stores = [DynamicsStore(d / "dynamics" / ("eval" if cfg.training.eval_pass else ""))
               for d in seed_dirs]  # fmt: skip
     per_seed: list[dict[str, np.ndarray]] = []
     source: SignalSource = stores[0]
-    if cfg.seeds > 1 or probed.X.shape[0] * cfg.training.epochs <= cfg.in_memory_cells:
+    if engine == "ray" and cfg.seeds > 1:
+        raise ConfigError("The ray engine streams one store; a run averaged over seeds is "
+                          "analysed in one process.")  # fmt: skip
+    in_memory = probed.X.shape[0] * cfg.training.epochs <= cfg.in_memory_cells
+    if engine == "local" and (cfg.seeds > 1 or in_memory):
         per_seed = [s.read_all() for s in stores]
         signals = average_signals(per_seed, data.n_classes) if cfg.seeds > 1 else per_seed[0]
         source = ArraySource(signals)
@@ -192,8 +205,9 @@ def _analyse(
     if data.captions is not None:
         extra["caption"] = list(data.captions)
     true_labels = prep.planted.true_label if prep.planted is not None else None
-    analysis = analyze_source(source, probed, data.class_names, out / EXAMPLES_PARQUET,
-                              prep.truth, true_labels, extra, cfg.inference)  # fmt: skip
+    analysis = analyze_source(source, probed, data.class_names, dest / EXAMPLES_PARQUET,
+                              prep.truth, true_labels, extra, cfg.inference, engine=engine,
+                              address=address)  # fmt: skip
     if prep.fold is not None:
         judge_sources(cfg, prep.fold, data, prep.planted, prep.truth, extra, analysis)
     summary = analysis.summary
@@ -284,3 +298,35 @@ def run(
     stage("writing the report")
     write_report(out)
     return RunResult(out, summary)
+
+
+def reanalyse(
+    run_dir: str | Path, out: str | Path, engine: str = "local", address: str | None = None
+) -> dict[str, Any]:
+    """Analyse a finished run's recorded dynamics again, into ``out`` (``examples.parquet``: one
+    file, or with ``engine="ray"`` a directory of parts; ``summary.json``). The data and probes
+    are rebuilt from ``run.json``'s configuration and must match the run's fingerprint; the
+    former probe sources are judged by the run's source fold as in the run itself. The issue
+    columns (duplicates, outliers) are not recomputed."""
+    run_dir, out = Path(run_dir), Path(out)
+    info = read_json(run_dir / RUN_JSON) if (run_dir / RUN_JSON).is_file() else {}
+    if info.get("status") != "complete":
+        raise RunDirectoryError(f"{run_dir} is not a finished run (no complete run.json).")
+    if out.resolve() == run_dir.resolve():
+        raise ConfigError("Write the new analysis beside the run (--out), not over it.")
+    cfg = replace(RunConfig.from_dict(info["config"]), out=run_dir)
+    source = cfg.data.load_source()
+    if source.fingerprint() != info["identity"]["fingerprint"]:
+        raise RunDirectoryError(
+            f"{cfg.data.source} no longer holds the data {run_dir} was trained on "
+            "(its fingerprint differs)."
+        )
+    planted = cfg.data.planted(source)
+    data = planted.data if planted is not None else source
+    probed = build_probes(data.X, data.y, data.n_classes, cfg.probes)
+    prep = _Prepared(source, planted, probed, info["model"], SourceFold.plan(cfg, data, probed))
+    out.mkdir(parents=True, exist_ok=True)
+    summary = _analyse(cfg, prep, [run_dir], {}, out, engine, address)
+    summary["engine"] = engine
+    write_json(out / SUMMARY_JSON, summary)
+    return summary

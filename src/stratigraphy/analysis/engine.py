@@ -53,6 +53,9 @@ from stratigraphy.record.store import ROW_GROUP, DynamicsStore
 MPE_FALLBACK = 0.02
 
 
+ENGINES = ("local", "ray")
+
+
 @dataclass
 class InferenceConfig:
     """How verdicts are inferred: kNN's ``k``, the seed, the inferers to try, rows per chunk,
@@ -483,15 +486,27 @@ class _ExampleTable:
 
     def spans(self, source: SignalSource, chunk_rows: int) -> Iterator[_Span]:
         """Each chunk of real rows with the span of examples [lo, hi) it covers."""
-        n, lo = self.probed.source_labels.size, 0
+        lo = 0
         for start, sig in source.iter_chunks(chunk_rows):
-            stop = min(start + sig["loss"].shape[0], self.n_kept)
-            if stop <= start:
+            bounds = self.bounds(lo, start, start + sig["loss"].shape[0])
+            if bounds is None:
                 continue
-            hi = n if stop == self.n_kept else int(self.origin[stop - 1]) + 1
-            signals = {k: v[: stop - start] for k, v in sig.items()}
-            yield _Span(lo, hi, start, stop, signals, self.probed.example_row[lo:hi])
-            lo = hi
+            yield self.span(bounds, {k: v[: bounds[3] - start] for k, v in sig.items()})
+            lo = bounds[1]
+
+    def bounds(self, lo: int, start: int, end: int) -> tuple[int, int, int, int] | None:
+        """``(lo, hi, start, stop)`` of the chunk of training rows [start, end) whose examples
+        begin at ``lo``: its real rows [start, stop) and the examples [lo, hi) they cover (None
+        when the chunk holds probes only)."""
+        stop = min(end, self.n_kept)
+        if stop <= start:
+            return None
+        n = self.probed.source_labels.size
+        return lo, n if stop == self.n_kept else int(self.origin[stop - 1]) + 1, start, stop
+
+    def span(self, bounds: tuple[int, int, int, int], signals: Signals) -> _Span:
+        lo, hi, start, stop = bounds
+        return _Span(lo, hi, start, stop, signals, self.probed.example_row[lo:hi])
 
     def part(self, span: _Span, v: dict[str, np.ndarray]) -> pa.Table:
         """The examples table of one span."""
@@ -502,7 +517,7 @@ class _ExampleTable:
             "label": given,
             "label_name": self.names[given].tolist(),
             "row": p.example_row[lo:hi],
-            "probe_suite": self.probe_suite[lo:hi].tolist(),
+            "probe_suite": pa.array(self.probe_suite[lo:hi].tolist(), pa.string()),
             "verdict": place(v["verdict"], UNSCORED, object).tolist(),
             "flagged": place(v["flagged"], False, bool),
             "q_value": place(v["q_value"], np.nan, np.float32),
@@ -575,12 +590,16 @@ def analyze_source(
     extra: dict[str, Any] | None = None,
     config: InferenceConfig | None = None,
     like: AnalysisEngine | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> Analysis:
     """Fit the engine on ``source``'s probes and score all its rows; with ``out``, the examples
     table is written there (Parquet, one row group per chunk, atomically), else kept in memory.
     ``truth`` (a boolean mask of known label errors) adds detection quality; ``extra`` holds
     further per-example columns (planted kind, captions); ``like``: see
-    :meth:`AnalysisEngine.fit`."""
+    :meth:`AnalysisEngine.fit`. ``engine="ray"`` scores the store's row groups as Ray tasks
+    (``address``: the cluster's; see :mod:`stratigraphy.analysis.ray_engine`) and writes
+    ``out`` as a directory of Parquet parts."""
     _check_analysis_inputs(source, probed, class_names, truth, true_labels, extra)
     columns: dict[str, Any] = {}
     if truth is not None:
@@ -588,15 +607,30 @@ def analyze_source(
     if true_labels is not None:
         columns["true_label"] = np.asarray(true_labels, dtype=np.int64)
     columns.update(extra or {})
-    engine = AnalysisEngine(config).fit(source, probed, like)
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine must be one of {ENGINES}; got {engine!r}.")
+    if engine == "ray" and (out is None or not isinstance(source, DynamicsStore)):
+        raise ConfigError("The ray engine streams a dynamics store into a directory: give a "
+                          "DynamicsStore and out.")  # fmt: skip
+    fitted = AnalysisEngine(config).fit(source, probed, like)
     if out is None:
         sink = _MemorySink()
-        summary = engine.run(source, probed, sink, class_names, truth, columns)
-        return Analysis(summary, engine, _examples=sink.table())
+        summary = fitted.run(source, probed, sink, class_names, truth, columns)
+        return Analysis(summary, fitted, _examples=sink.table())
     path = Path(out)
-    with RowGroupWriter(path, engine.config.chunk_rows) as writer:
-        summary = engine.run(source, probed, writer, class_names, truth, columns)
-    return Analysis(summary, engine, path)
+    if engine == "ray":
+        from stratigraphy.analysis.ray_engine import run_on_ray
+
+        assert isinstance(source, DynamicsStore)
+        names = list(class_names or [str(c) for c in range(fitted.n_classes_)])
+        tally = _Tally(probed, truth)
+        table = _ExampleTable(probed, names, fitted.suites_, columns)
+        run_on_ray(fitted, source, table, tally, path, names, address)
+        fitted.tally_ = tally
+        return Analysis(fitted._summary(probed, tally), fitted, path)
+    with RowGroupWriter(path, fitted.config.chunk_rows) as writer:
+        summary = fitted.run(source, probed, writer, class_names, truth, columns)
+    return Analysis(summary, fitted, path)
 
 
 def analyze(

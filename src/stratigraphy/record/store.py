@@ -24,11 +24,15 @@ ROW_GROUP = 262_144
 
 
 class DynamicsStore:
-    """Per-epoch signals of ``n_rows`` training rows under ``directory``."""
+    """Per-epoch signals of ``n_rows`` training rows under ``directory``, written in row groups
+    of ``row_group`` rows (the unit the streaming and the Ray engine read)."""
 
-    def __init__(self, directory: str | Path, n_rows: int | None = None) -> None:
+    def __init__(
+        self, directory: str | Path, n_rows: int | None = None, row_group: int = ROW_GROUP
+    ) -> None:
         self.directory = Path(directory)
         self.n_rows = n_rows
+        self.row_group = row_group
 
     def path(self, epoch: int) -> Path:
         return self.directory / f"epoch_{epoch:05d}.parquet"
@@ -44,7 +48,7 @@ class DynamicsStore:
             columns[name] = pa.array(np.asarray(signals[name], dtype=np.float16))
         columns["pred"] = pa.array(np.asarray(signals["pred"], dtype=np.int32))
         path = self.path(epoch)
-        atomic_write_table(path, pa.table(columns), row_group_size=ROW_GROUP)
+        atomic_write_table(path, pa.table(columns), row_group_size=self.row_group)
         return path
 
     def finished_epochs(self) -> int:
@@ -103,15 +107,48 @@ class DynamicsStore:
     def read_rows(
         self, rows: np.ndarray, signals: Sequence[str] = SIGNALS
     ) -> dict[str, np.ndarray]:
-        """Signals of the given rows only (e.g. the probes), one column of one epoch at a time."""
+        """Signals of the given rows only (e.g. the probes), read from the row groups that hold
+        them, one at a time, so memory grows with the rows asked for, not with the store."""
+        rows = np.asarray(rows, dtype=np.int64)
         ep = self._epochs()
         out = {s: np.empty((rows.size, len(ep)), np.int32 if s == "pred" else np.float16)
                for s in signals}  # fmt: skip
-        for j, e in enumerate(ep):
-            table = pq.read_table(self.path(e), columns=list(signals))
+        groups = self.row_groups()
+        starts = np.array([g[0] for g in groups] + [groups[-1][0] + groups[-1][1]])
+        which = np.searchsorted(starts, rows, side="right") - 1
+        for g in np.unique(which).tolist():
+            hit = np.flatnonzero(which == g)
+            part = self.read_row_group(g, signals)
+            local = rows[hit] - starts[g]
             for name in signals:
-                out[name][:, j] = table.column(name).to_numpy()[rows]
+                out[name][hit] = part[name][local]
         return out
+
+    def row_groups(self) -> list[tuple[int, int]]:
+        """``(first_row, rows)`` of each row group, the same in every epoch file."""
+        files = [pq.ParquetFile(self.path(e)) for e in self._epochs()]
+
+        def layout(f: pq.ParquetFile) -> list[int]:
+            return [f.metadata.row_group(g).num_rows for g in range(f.metadata.num_row_groups)]
+
+        sizes = layout(files[0])
+        if any(layout(f) != sizes for f in files[1:]):
+            raise ValueError(f"{self.directory}: epoch files differ in row-group layout.")
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
+        return list(zip(starts, sizes, strict=True))
+
+    def read_row_group(self, group: int, signals: Sequence[str] = SIGNALS) -> dict[str, np.ndarray]:
+        """The signals of one row group of every epoch, rows × epochs."""
+        files = [pq.ParquetFile(self.path(e)) for e in self._epochs()]
+        tables = [f.read_row_group(group, columns=list(signals), use_threads=False) for f in files]
+        n = tables[0].num_rows
+        arrays = {}
+        for name in signals:
+            a = np.empty((n, len(files)), dtype=np.int32 if name == "pred" else np.float16)
+            for j, t in enumerate(tables):
+                a[:, j] = t.column(name).to_numpy()
+            arrays[name] = a
+        return arrays
 
     def iter_chunks(
         self, chunk_rows: int = ROW_GROUP, signals: Sequence[str] = SIGNALS
@@ -119,28 +156,10 @@ class DynamicsStore:
         """``(first_row, signals)`` for consecutive chunks of rows (at most ``chunk_rows``, within
         one row group), every epoch file read a row group at a time in step, so memory holds one
         row group of every epoch and never the whole N×E."""
-        files = [pq.ParquetFile(self.path(e)) for e in self._epochs()]
-
-        def layout(f: pq.ParquetFile) -> list[int]:
-            return [f.metadata.row_group(g).num_rows for g in range(f.metadata.num_row_groups)]
-
-        if any(layout(f) != layout(files[0]) for f in files[1:]):
-            raise ValueError(f"{self.directory}: epoch files differ in row-group layout.")
-        start = 0
-        for g in range(files[0].metadata.num_row_groups):
-            tables = [f.read_row_group(g, columns=list(signals), use_threads=False) for f in files]
-            n = tables[0].num_rows
-            arrays = {}
-            for name in signals:
-                dtype = np.int32 if name == "pred" else np.float16
-                a = np.empty((n, len(files)), dtype=dtype)
-                for j, t in enumerate(tables):
-                    a[:, j] = t.column(name).to_numpy()
-                arrays[name] = a
-            del tables
+        for g, (start, n) in enumerate(self.row_groups()):
+            arrays = self.read_row_group(g, signals)
             for lo in range(0, n, chunk_rows):
                 yield start + lo, {k: v[lo : lo + chunk_rows] for k, v in arrays.items()}
-            start += n
 
     def _epochs(self) -> list[int]:
         ep = list(range(self.finished_epochs()))

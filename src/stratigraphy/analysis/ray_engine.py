@@ -1,0 +1,131 @@
+"""The analysis on Ray: the fitted engine is broadcast once and every row group of the dynamics
+store is scored by a Ray task that reads it from the store itself and writes its own Parquet part
+of ``examples.parquet`` (a dataset directory that pandas, polars, DuckDB and Spark read as one
+table). The driver never holds signals or examples rows: it plans which examples each row group
+covers (from the probe plan alone), and adds up the per-part tallies the summary needs (counts
+per kind and verdict; with known truth, the candidates' values for the detection measurements).
+
+A part is written under a fixed name, atomically, so a task Ray retries after a worker died
+replaces its part rather than adding one: no row is lost or duplicated. Ray is imported only
+here, and only when this engine is chosen (``pip install "stratigraphy[ray]"``).
+"""
+
+from __future__ import annotations
+
+import resource
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from stratigraphy.core.atomic import atomic_write_table
+from stratigraphy.core.errors import ConfigError
+from stratigraphy.record.store import DynamicsStore
+
+PART = "part-{:06d}.parquet"
+Bounds = tuple[int, int, int, int]
+
+
+def require_ray() -> Any:
+    """The ``ray`` module, or a clear error naming the extra to install."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError('The ray engine needs Ray: pip install "stratigraphy[ray]".') from exc
+    return ray
+
+
+def connect(address: str | None) -> Any:
+    """Join the cluster at ``address`` (``auto``: the one ``ray start`` began on this machine),
+    or start a local one; an already connected driver is kept."""
+    ray = require_ray()
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)  # fmt: skip
+    return ray
+
+
+def plan_parts(table: Any, groups: list[tuple[int, int]], chunk_rows: int) -> list[list[Bounds]]:
+    """Per row group of the store, the ``(lo, hi, start, stop)`` of each of its chunks: which
+    examples each chunk's real rows cover (see ``_ExampleTable.bounds``)."""
+    plans: list[list[Bounds]] = []
+    lo = 0
+    for start, n in groups:
+        chunks = []
+        for first in range(start, start + n, chunk_rows):
+            bounds = table.bounds(lo, first, min(first + chunk_rows, start + n))
+            if bounds is not None:
+                chunks.append(bounds)
+                lo = bounds[1]
+        plans.append(chunks)
+    return plans
+
+
+def score_part(state: tuple[Any, Any, list[str], bool], store_dir: str, group: int,
+               first: int, chunks: list[Bounds], path: str) -> dict[str, Any]:  # fmt: skip
+    """One row group: read it, score its chunks, write its part, return its tally pieces."""
+    engine, table, names, keep_candidates = state
+    if not chunks:
+        return {"counts": {}, "verdicts": {}, "candidates": [], "peak_mib": 0.0}
+    signals = DynamicsStore(store_dir).read_row_group(group)
+    parts: list[pa.Table] = []
+    counts: dict[str, int] = {}
+    verdicts: dict[str, int] = {}
+    candidates: list[tuple[int, int, dict[str, np.ndarray]]] = []
+    for bounds in chunks:
+        lo, hi, start, stop = bounds
+        span = table.span(bounds, {k: v[start - first : stop - first] for k, v in signals.items()})
+        v = engine.score(start, span.signals, table.probed.y[start:stop], names)
+        part = table.part(span, v)
+        parts.append(part)
+        for column, tally in (("metadata", counts), ("verdict", verdicts)):
+            kinds, n = np.unique(part.column(column).to_numpy(zero_copy_only=False),
+                                 return_counts=True)  # fmt: skip
+            for kind, c in zip(kinds.tolist(), n.tolist(), strict=True):
+                tally[str(kind)] = tally.get(str(kind), 0) + int(c)
+        if keep_candidates:
+            candidates.append((lo, hi, {
+                key.removeprefix("candidate:"): span.place(val, np.nan, np.float32)
+                for key, val in v.items()
+                if key == "mislabel_score" or key.startswith("candidate:")
+            }))  # fmt: skip
+    atomic_write_table(Path(path), pa.concat_tables(parts))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"counts": counts, "verdicts": verdicts, "candidates": candidates, "peak_mib": peak}
+
+
+def run_on_ray(
+    engine: Any,
+    store: DynamicsStore,
+    table: Any,
+    tally: Any,
+    out: Path,
+    class_names: list[str],
+    address: str | None = None,
+) -> None:
+    """Score every row group of ``store`` as a Ray task into ``out/part-*.parquet`` and add the
+    parts' counts (and, when ``tally`` keeps the truth, candidates) to ``tally``: what
+    ``AnalysisEngine.run`` does in one process, for ``_ExampleTable`` ``table``."""
+    ray = connect(address)
+    groups = store.row_groups()
+    plans = plan_parts(table, groups, engine.config.chunk_rows)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("part-*.parquet"):
+        stale.unlink()
+    state = ray.put((engine, table, class_names, tally.truth is not None))
+    task = ray.remote(max_retries=3)(score_part)
+    pending = [task.remote(state, str(store.directory), g, groups[g][0], chunks,
+                           str(out / PART.format(g)))
+               for g, chunks in enumerate(plans) if chunks]  # fmt: skip
+    size = table.probed.source_labels.size
+    engine.worker_peak_mib_ = 0.0
+    for result in ray.get(pending):
+        engine.worker_peak_mib_ = max(engine.worker_peak_mib_, result["peak_mib"])
+        for name, target in (("counts", tally.counts), ("verdicts", tally.verdicts)):
+            for kind, c in result[name].items():
+                target[kind] = target.get(kind, 0) + c
+        for lo, hi, values in result["candidates"]:
+            for name, v in values.items():
+                full = tally.candidates.setdefault(name, np.full(size, np.nan, np.float32))
+                full[lo:hi] = v
