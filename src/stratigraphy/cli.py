@@ -486,18 +486,12 @@ def _analyze_trained(outputs: list[Path], labels: Path | None, model: str | None
         read_epoch_arrays,
         signals_from_epochs,
     )
-    from stratigraphy.record.checkpoints import WEIGHT_FILES, find_checkpoints
+    from stratigraphy.record.checkpoints import checkpoint_paths
 
     if (model is None) != (dataset is None):
         raise ConfigError("Checkpoints need both --model and --dataset.")
     if model is not None and dataset is not None:
-        paths: list[Path] = outputs
-        if (
-            len(outputs) == 1
-            and outputs[0].is_dir()
-            and not any((outputs[0] / f).is_file() for f in WEIGHT_FILES)
-        ):
-            paths = find_checkpoints(outputs[0])
+        paths = checkpoint_paths(outputs)
         data = _load_callable(dataset, "dataset")()
         table, _ = analyze_checkpoints(paths, data, _load_callable(model, "model"), out,
                                        batch_size=batch_size, device=device)  # fmt: skip

@@ -120,11 +120,9 @@ def merge_examples(path: Path, judged: pa.Table) -> None:
     ``source_fold/dynamics``."""
     if path.is_dir():
         parts = sorted(path.glob("part-*.parquet"))
-        schema = pq.read_schema(parts[0]) if parts else None
+        aligned = _aligned(judged, pq.read_schema(parts[0])) if parts else judged
         for part_path in parts:
-            part = pq.read_table(part_path)
-            assert schema is not None
-            atomic_write_table(part_path, _merge_part(part, _aligned(judged, schema)))
+            atomic_write_table(part_path, _merge_part(pq.read_table(part_path), aligned))
         return
     main = pq.ParquetFile(path)
     aligned = _aligned(judged, main.schema_arrow)

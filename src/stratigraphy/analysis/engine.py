@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stratigraphy.analysis.evaluation import detection_quality
 from stratigraphy.analysis.flags import (
     DEFAULT_FDR,
     MixtureFlagger,
@@ -44,6 +43,7 @@ from stratigraphy.analysis.prevalence import (
 from stratigraphy.analysis.reasons import flag_reasons, other_prediction
 from stratigraphy.analysis.scores import compute_scores
 from stratigraphy.analysis.sources import ArraySource, Signals, SignalSource
+from stratigraphy.analysis.tally import Tally
 from stratigraphy.core.atomic import RowGroupWriter
 from stratigraphy.core.errors import ConfigError, DataValidationError, RunDirectoryError
 from stratigraphy.probes.build import ProbedData
@@ -364,7 +364,7 @@ class AnalysisEngine:
         ``sink`` (anything with ``write(table)``) and return the summary."""
         names = list(class_names or [str(c) for c in range(self.n_classes_)])
         table = _ExampleTable(probed, names, self.suites_, extra or {})
-        tally = _Tally(probed, truth)
+        tally = Tally(probed, truth)
         for span in table.spans(source, self.config.chunk_rows):
             labels = probed.y[span.start : span.stop]
             verdicts = self.score(span.start, span.signals, labels, names)
@@ -374,7 +374,7 @@ class AnalysisEngine:
         self.tally_ = tally
         return self._summary(probed, tally)
 
-    def _flag_summary(self, tally: _Tally) -> dict[str, Any]:
+    def _flag_summary(self, tally: Tally) -> dict[str, Any]:
         """How many examples are flagged, of which kind, at which error level and evidence cut."""
         by_kind = {k: tally.verdicts.get(k, 0) for k in self._flag_kinds()}
         flagger = self.flagger_
@@ -387,7 +387,7 @@ class AnalysisEngine:
             "clean": tally.verdicts.get(CLEAN, 0),
         }
 
-    def _summary(self, probed: ProbedData, tally: _Tally) -> dict[str, Any]:
+    def _summary(self, probed: ProbedData, tally: Tally) -> dict[str, Any]:
         summary: dict[str, Any] = {
             "n_examples": int(probed.source_labels.size),
             "n_scored": int((probed.example_row >= 0).sum()),
@@ -405,46 +405,6 @@ class AnalysisEngine:
         if tally.truth is not None:
             summary["detection"] = tally.detection()
         return summary
-
-
-@dataclass
-class _Tally:
-    """What the summary needs from every chunk: counts per verdict and, when the truth is known,
-    every candidate's value for every scored example (the detection measurements rank them)."""
-
-    probed: ProbedData
-    truth: np.ndarray | None
-    counts: dict[str, int] = field(default_factory=dict)
-    verdicts: dict[str, int] = field(default_factory=dict)
-    candidates: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def add(self, span: _Span, part: pa.Table, verdicts: dict[str, np.ndarray]) -> None:
-        for column, counts in (("metadata", self.counts), ("verdict", self.verdicts)):
-            kinds, n = np.unique(part.column(column).to_numpy(zero_copy_only=False),
-                                 return_counts=True)  # fmt: skip
-            for kind, c in zip(kinds.tolist(), n.tolist(), strict=True):
-                counts[str(kind)] = counts.get(str(kind), 0) + int(c)
-        if self.truth is None:
-            return
-        for key, v in verdicts.items():
-            if key == "mislabel_score" or key.startswith("candidate:"):
-                name = key.removeprefix("candidate:")
-                size = self.probed.source_labels.size
-                full = self.candidates.setdefault(name, np.full(size, np.nan, np.float32))
-                full[span.lo : span.hi] = span.place(v, np.nan, np.float32)
-
-    def detection(self) -> dict[str, Any]:
-        """Every candidate's detection quality over the examples that have a value."""
-        assert self.truth is not None
-        scored = np.isfinite(self.candidates["mislabel_score"])
-        t = np.asarray(self.truth, dtype=bool)
-        return {
-            "planted": int(t.sum()),
-            "planted_scored": int(t[scored].sum()),
-            "scores": {
-                n: detection_quality(v[scored], t[scored]) for n, v in self.candidates.items()
-            },
-        }
 
 
 @dataclass
@@ -623,7 +583,7 @@ def analyze_source(
 
         assert isinstance(source, DynamicsStore)
         names = list(class_names or [str(c) for c in range(fitted.n_classes_)])
-        tally = _Tally(probed, truth)
+        tally = Tally(probed, truth)
         table = _ExampleTable(probed, names, fitted.suites_, columns)
         run_on_ray(fitted, source, table, tally, path, names, address)
         fitted.tally_ = tally

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from stratigraphy.analysis.tally import Tally, candidate_values
 from stratigraphy.core.atomic import atomic_write_table
 from stratigraphy.core.errors import ConfigError
 from stratigraphy.record.store import DynamicsStore
@@ -69,37 +70,28 @@ def score_part(state: tuple[Any, Any, list[str], bool], store_dir: str, group: i
     if not chunks:
         return {"counts": {}, "verdicts": {}, "candidates": [], "peak_mib": 0.0}
     signals = DynamicsStore(store_dir).read_row_group(group)
+    tally = Tally(table.probed, None)
     parts: list[pa.Table] = []
-    counts: dict[str, int] = {}
-    verdicts: dict[str, int] = {}
     candidates: list[tuple[int, int, dict[str, np.ndarray]]] = []
     for bounds in chunks:
         lo, hi, start, stop = bounds
         span = table.span(bounds, {k: v[start - first : stop - first] for k, v in signals.items()})
         v = engine.score(start, span.signals, table.probed.y[start:stop], names)
-        part = table.part(span, v)
-        parts.append(part)
-        for column, tally in (("metadata", counts), ("verdict", verdicts)):
-            kinds, n = np.unique(part.column(column).to_numpy(zero_copy_only=False),
-                                 return_counts=True)  # fmt: skip
-            for kind, c in zip(kinds.tolist(), n.tolist(), strict=True):
-                tally[str(kind)] = tally.get(str(kind), 0) + int(c)
+        parts.append(table.part(span, v))
+        tally.add(span, parts[-1], v)
         if keep_candidates:
-            candidates.append((lo, hi, {
-                key.removeprefix("candidate:"): span.place(val, np.nan, np.float32)
-                for key, val in v.items()
-                if key == "mislabel_score" or key.startswith("candidate:")
-            }))  # fmt: skip
+            candidates.append((lo, hi, candidate_values(span, v)))
     atomic_write_table(Path(path), pa.concat_tables(parts))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"counts": counts, "verdicts": verdicts, "candidates": candidates, "peak_mib": peak}
+    return {"counts": tally.counts, "verdicts": tally.verdicts, "candidates": candidates,
+            "peak_mib": peak}  # fmt: skip
 
 
 def run_on_ray(
     engine: Any,
     store: DynamicsStore,
     table: Any,
-    tally: Any,
+    tally: Tally,
     out: Path,
     class_names: list[str],
     address: str | None = None,
@@ -118,14 +110,9 @@ def run_on_ray(
     pending = [task.remote(state, str(store.directory), g, groups[g][0], chunks,
                            str(out / PART.format(g)))
                for g, chunks in enumerate(plans) if chunks]  # fmt: skip
-    size = table.probed.source_labels.size
     engine.worker_peak_mib_ = 0.0
     for result in ray.get(pending):
         engine.worker_peak_mib_ = max(engine.worker_peak_mib_, result["peak_mib"])
-        for name, target in (("counts", tally.counts), ("verdicts", tally.verdicts)):
-            for kind, c in result[name].items():
-                target[kind] = target.get(kind, 0) + c
+        tally.merge(0, 0, result["counts"], result["verdicts"], {})
         for lo, hi, values in result["candidates"]:
-            for name, v in values.items():
-                full = tally.candidates.setdefault(name, np.full(size, np.nan, np.float32))
-                full[lo:hi] = v
+            tally.merge(lo, hi, {}, {}, values)

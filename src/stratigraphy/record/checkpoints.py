@@ -22,15 +22,26 @@ import torch
 from rich.progress import Progress
 
 from stratigraphy.core.errors import ConfigError, DataValidationError
-from stratigraphy.record.passes import Batch, default_labels, record_pass
+from stratigraphy.record.passes import Batch, batch_to, default_forward, default_labels, record_pass
 from stratigraphy.record.recorder import DynamicsRecorder
 from stratigraphy.record.store import DynamicsStore
 
 Checkpoint = str | Path | Mapping[str, torch.Tensor]
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 STATE_KEYS = ("model", "state_dict", "model_state_dict")
-LABEL_KEYS = ("labels", "label", "y")
 _STEP = re.compile(r"checkpoint-(\d+)$")
+
+
+def checkpoint_paths(given: Sequence[Path]) -> list[Path]:
+    """The checkpoints named on a command line: a single directory that is not itself a
+    checkpoint is a Trainer output directory, read in step order."""
+    if (
+        len(given) == 1
+        and given[0].is_dir()
+        and not any((given[0] / f).is_file() for f in WEIGHT_FILES)
+    ):
+        return find_checkpoints(given[0])
+    return list(given)
 
 
 def find_checkpoints(directory: str | Path) -> list[Path]:
@@ -79,34 +90,12 @@ def load_state_dict(checkpoint: Checkpoint) -> Mapping[str, torch.Tensor]:
     return state
 
 
-def default_forward(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
-    """Logits of a dict batch (``model(**inputs)``, labels left out) or of an ``(inputs, labels)``
-    tuple (``model(inputs)``); an output with ``.logits`` (Hugging Face) or a tuple gives its
-    logits or first element."""
-    if isinstance(batch, Mapping):
-        out = model(**{k: v for k, v in batch.items() if k not in LABEL_KEYS})
-    else:
-        out = model(batch[0])
-    if hasattr(out, "logits"):
-        return out.logits
-    return out[0] if isinstance(out, tuple) else out
-
-
 def _untied(model: torch.nn.Module, missing: list[str]) -> list[str]:
     """The missing weights that are not tied to a loaded one (saved files keep a tied weight,
     such as shared input and output embeddings, once)."""
     state = model.state_dict(keep_vars=True)
     loaded = {state[k].data_ptr() for k in state if k not in set(missing)}
     return [k for k in missing if state[k].data_ptr() not in loaded]
-
-
-def _to(device: torch.device) -> Callable[[Batch], Batch]:
-    def move(batch: Batch) -> Batch:
-        if isinstance(batch, Mapping):
-            return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
-        return [v.to(device) if torch.is_tensor(v) else v for v in batch]
-
-    return move
 
 
 def record_checkpoints(
@@ -141,6 +130,6 @@ def record_checkpoints(
                     f"unexpected (e.g. {unexpected[:1]})."
                 )
             record_pass(model.to(target), forward, dataset, recorder, batch_size, collate_fn,
-                        labels, _to(target))  # fmt: skip
+                        labels, batch_to(target))  # fmt: skip
             bar.advance(task)
     return recorder.arrays()

@@ -9,22 +9,13 @@ row per example; the logits come from the model's output ``.logits``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from transformers import TrainerCallback
 
-from stratigraphy.record.passes import Batch, default_labels, record_pass
+from stratigraphy.record.passes import batch_to, default_forward, default_labels, record_pass
 from stratigraphy.record.recorder import DynamicsRecorder
-
-LABEL_KEYS = ("labels", "label")
-
-
-def _forward(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
-    inputs = {k: v for k, v in batch.items() if k not in LABEL_KEYS}
-    return model(**inputs).logits
 
 
 class DynamicsTrainerCallback(TrainerCallback):
@@ -40,22 +31,15 @@ class DynamicsTrainerCallback(TrainerCallback):
         dataset = loader.dataset
         if self.recorder is None:
             self.recorder = DynamicsRecorder(len(dataset), self.store)
-        device = next(model.parameters()).device
-
-        def to_device(batch: Batch) -> Batch:
-            if isinstance(batch, Mapping):
-                return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
-            return batch
-
         record_pass(
             model,
-            _forward,
+            default_forward,
             dataset,
             self.recorder,
             self.batch_size,
             collate_fn=loader.collate_fn,
             labels=default_labels,
-            to_device=to_device,
+            to_device=batch_to(next(model.parameters()).device),
         )
 
     def arrays(self) -> dict[str, Any]:

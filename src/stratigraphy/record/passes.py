@@ -20,6 +20,7 @@ from stratigraphy.record.distributed import world
 from stratigraphy.record.recorder import DynamicsRecorder
 
 Batch = Any
+LABEL_KEYS = ("labels", "label", "y")
 
 
 def ordered_batches(
@@ -42,11 +43,35 @@ def ordered_batches(
 def default_labels(batch: Batch) -> torch.Tensor:
     """The labels of an ``(inputs, labels, ...)`` tuple or of a dict with ``labels``/``label``."""
     if isinstance(batch, Mapping):
-        for key in ("labels", "label", "y"):
+        for key in LABEL_KEYS:
             if key in batch:
                 return batch[key]
         raise KeyError(f"no labels in the batch (keys {sorted(batch)}); pass labels=.")
     return batch[1]
+
+
+def default_forward(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
+    """Logits of a dict batch (``model(**inputs)``, labels left out) or of an ``(inputs, labels)``
+    tuple (``model(inputs)``); an output with ``.logits`` (Hugging Face) or a tuple gives its
+    logits or first element."""
+    if isinstance(batch, Mapping):
+        out = model(**{k: v for k, v in batch.items() if k not in LABEL_KEYS})
+    else:
+        out = model(batch[0])
+    if hasattr(out, "logits"):
+        return out.logits
+    return out[0] if isinstance(out, tuple) else out
+
+
+def batch_to(device: torch.device) -> Callable[[Batch], Batch]:
+    """Moves a dict or tuple batch's tensors to ``device``."""
+
+    def move(batch: Batch) -> Batch:
+        if isinstance(batch, Mapping):
+            return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        return [v.to(device) if torch.is_tensor(v) else v for v in batch]
+
+    return move
 
 
 def dataset_labels(
