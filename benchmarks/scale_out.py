@@ -1,6 +1,7 @@
 """The analysis on Ray against the single-process engine: synthetic stores of N rows × 50 epochs
 (benchmarks/out_of_core.py's trajectories), analysed in a fresh process per engine so each
-peak resident memory is its own; Ray runs a local cluster of 1 or 2 worker processes.
+peak resident memory is its own; the probe plan is saved beside the store once and mapped by
+each analysis; Ray runs a local cluster of 1 or 2 worker processes.
 
     python benchmarks/scale_out.py [--sizes 1000000,5000000] [--epochs 50] [--dir DIR]
 
@@ -27,10 +28,11 @@ from out_of_core import SUITES, kinds, write_store  # noqa: E402
 ENGINES = (("local", 0), ("ray", 1), ("ray", 2))
 
 
-def analyse(directory: Path, n: int, engine: str, workers: int, n_probes: int = 1000) -> dict:
-    from stratigraphy.analysis.engine import analyze_source
+def save_synthetic_plan(directory: Path, n: int, n_probes: int = 1000) -> Path:
+    """The probe plan of the synthetic store, saved beside it once (as a run at scale keeps its
+    plan on disk), so the measured process maps it rather than building it."""
     from stratigraphy.probes.build import ProbedData
-    from stratigraphy.record.store import DynamicsStore
+    from stratigraphy.probes.plan_file import save_plan
 
     kind = kinds(n)
     rng = np.random.default_rng(2)
@@ -38,6 +40,15 @@ def analyse(directory: Path, n: int, engine: str, workers: int, n_probes: int = 
     is_fit = rng.permutation(np.r_[np.ones(n_probes, bool), np.zeros(n_probes, bool)])
     probed = ProbedData.in_place(np.zeros(n, np.int64), probe_rows, kind[probe_rows], is_fit,
                                  list(SUITES))  # fmt: skip
+    return save_plan(probed, directory / "plan")
+
+
+def analyse(directory: Path, engine: str, workers: int) -> dict:
+    from stratigraphy.analysis.engine import analyze_source
+    from stratigraphy.probes.plan_file import open_plan
+    from stratigraphy.record.store import DynamicsStore
+
+    probed, _ = open_plan(directory / "plan")
     if engine == "ray":
         import ray
 
@@ -60,11 +71,11 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000000,5000000,20000000")
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--dir", type=Path, default=None)
-    ap.add_argument("--one", nargs=4, help=argparse.SUPPRESS)  # DIR N ENGINE WORKERS
+    ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)  # DIR ENGINE WORKERS
     a = ap.parse_args()
     if a.one:
-        d, n, engine, workers = a.one
-        print(json.dumps(analyse(Path(d), int(n), engine, int(workers))))
+        d, engine, workers = a.one
+        print(json.dumps(analyse(Path(d), engine, int(workers))))
         return
     print("| rows | engine | workers | wall s | driver peak GiB | worker peak GiB | flagged |")
     print("|---|---|---|---|---|---|---|")
@@ -72,9 +83,11 @@ def main() -> None:
         directory = (a.dir or Path(tempfile.mkdtemp(prefix="strat-scale-"))) / f"n{n}"
         if not directory.is_dir():
             write_store(directory, n, a.epochs)
+        if not (directory / "plan").is_dir():
+            save_synthetic_plan(directory, n)
         for engine, workers in ENGINES:
-            proc = subprocess.run([sys.executable, __file__, "--one", str(directory), str(n),
-                                   engine, str(workers)],
+            proc = subprocess.run([sys.executable, __file__, "--one", str(directory), engine,
+                                   str(workers)],
                                   check=True, capture_output=True, text=True)  # fmt: skip
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             print(f"| {n:,} | {engine} | {workers or 1} | {r['seconds']:.1f} | "

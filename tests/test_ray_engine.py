@@ -27,19 +27,25 @@ def cluster():
 
 
 def assert_same_analysis(local, on_ray) -> None:
-    a = pq.read_table(local / "examples.parquet").sort_by("index").to_pandas()
-    b = pq.read_table(on_ray / "examples.parquet").sort_by("index").to_pandas()
+    assert_same_table(local / "examples.parquet", on_ray / "examples.parquet")
+    sa = json.loads((local / "summary.json").read_text())
+    sb = json.loads((on_ray / "summary.json").read_text())
+    assert sa.pop("engine") == "local" and sb.pop("engine") == "ray"
+    assert sa == sb
+
+
+def assert_same_table(local, on_ray) -> None:
+    """Equal examples tables, row for row after sorting by index (NaN equal to NaN)."""
+    a = pq.read_table(local).sort_by("index").to_pandas()
+    b = pq.read_table(on_ray).sort_by("index").to_pandas()
     assert list(a.columns) == list(b.columns) and len(a) == len(b)
+    assert b["index"].is_unique
     for name in a.columns:
         x, y = a[name].to_numpy(), b[name].to_numpy()
         if x.dtype.kind == "f":
             np.testing.assert_array_equal(x, y, err_msg=name)  # NaN equals NaN here
         else:
             assert (x == y).all() or all(str(p) == str(q) for p, q in zip(x, y, strict=True)), name
-    sa = json.loads((local / "summary.json").read_text())
-    sb = json.loads((on_ray / "summary.json").read_text())
-    assert sa.pop("engine") == "local" and sb.pop("engine") == "ray"
-    assert sa == sb
 
 
 def test_ray_engine_equals_the_single_process_engine_on_digits(cluster, digits_run, tmp_path):
@@ -77,3 +83,97 @@ def test_reanalysis_refuses_what_it_cannot_do(digits_run, tmp_path):
     result = CliRunner().invoke(app, ["analyze", str(digits_run.out), "--out",
                                       str(digits_run.out)])  # fmt: skip
     assert result.exit_code == 2 and "not over it" in result.output
+
+
+SUITES = ["typical", "atypical", "mislabeled", "corrupted", "random_input"]
+
+
+def synthetic_run(directory, n: int, epochs: int, row_group: int, n_probes: int = 400):
+    """A store of loss-like trajectories of five kinds and an in-place probe plan, saved and
+    opened from disk as a run at scale would be."""
+    from stratigraphy.probes.build import ProbedData
+    from stratigraphy.probes.plan_file import open_plan, save_plan
+
+    rng = np.random.default_rng(0)
+    kind = rng.integers(0, 5, size=n)
+    labels = rng.integers(0, 3, size=n)
+    rate = np.array([8.0, 3.0, 0.7, 1.5, 0.0], np.float32)[kind]
+    store = DynamicsStore(directory / "dynamics", n, row_group=row_group)
+    for e in range(epochs):
+        loss = 2.3 * np.exp(-rate * e / (epochs - 1)) + 0.5 * rng.standard_normal(n)
+        loss = np.clip(np.where(kind == 4, 2.2, loss), 0, None).astype(np.float32)
+        p = np.exp(-loss)
+        pred = np.where(loss < 0.7, labels, (labels + 1) % 3).astype(np.int32)
+        store.write_epoch(e, {"loss": loss, "p_label": p, "margin": np.log(p + 1e-6) + 1.5,
+                              "el2n": 1 - p, "pred": pred})  # fmt: skip
+    rows = np.sort(rng.choice(n, size=2 * n_probes, replace=False))
+    is_fit = rng.permutation(np.r_[np.ones(n_probes, bool), np.zeros(n_probes, bool)])
+    probed = ProbedData.in_place(labels, rows, kind[rows], is_fit, SUITES)
+    plan, _ = open_plan(save_plan(probed, directory / "plan", {"kind": kind.astype(str)}))
+    return store, plan
+
+
+def test_a_killed_worker_neither_loses_nor_duplicates_a_row(cluster, tmp_path):
+    import threading
+    import time
+
+    import psutil
+
+    from stratigraphy.analysis.engine import analyze_source
+
+    store, plan = synthetic_run(tmp_path, 120_000, 20, row_group=15_000)
+    kind = np.random.default_rng(0).integers(0, 5, size=120_000).astype(str)
+    local = analyze_source(store, plan, out=tmp_path / "local.parquet", extra={"kind": kind})
+    killed: list[int] = []
+    done = threading.Event()
+
+    def kill_one_scoring_worker() -> None:
+        while not done.is_set() and not killed:
+            for proc in psutil.process_iter(["cmdline"]):
+                if "ray::score_part" in " ".join(proc.info["cmdline"] or []):
+                    proc.kill()
+                    killed.append(proc.pid)
+                    return
+            time.sleep(0.002)
+
+    killer = threading.Thread(target=kill_one_scoring_worker)
+    killer.start()
+    try:
+        on_ray = analyze_source(store, plan, out=tmp_path / "ray.parquet", engine="ray")
+    finally:
+        done.set()
+        killer.join()
+    assert killed, "no scoring worker was caught running"
+    assert pq.read_metadata(tmp_path / "ray.parquet" / "part-000000.parquet").num_rows == 15_000
+    assert_same_table(tmp_path / "local.parquet", tmp_path / "ray.parquet")
+    assert local.summary == on_ray.summary
+
+
+def test_a_saved_plan_maps_back_what_was_saved(digits, tmp_path):
+    from stratigraphy.probes.build import build_probes
+    from stratigraphy.probes.plan_file import open_plan, save_plan
+
+    probed = build_probes(digits.X, digits.y, 10)
+    columns = {"caption": [f"digit {c}" for c in digits.y], "weight": np.linspace(0, 1, 1797)}
+    opened, back = open_plan(save_plan(probed, tmp_path / "plan", columns))
+    for name in ("y", "origin", "example_row", "source_labels"):
+        assert isinstance(getattr(opened, name), np.memmap)
+        np.testing.assert_array_equal(getattr(opened, name), getattr(probed, name))
+    for name in ("score", "agrees", "neighbour_label", "neighbour_share"):
+        np.testing.assert_array_equal(getattr(opened.typicality, name),
+                                      getattr(probed.typicality, name))  # fmt: skip
+    np.testing.assert_allclose(opened.typicality.confusion, probed.typicality.confusion)
+    assert opened.probes.equals(probed.probes) and opened.suites == probed.suites
+    assert (opened.n_kept, opened.n_classes) == (probed.n_kept, probed.n_classes)
+    assert opened.X.shape == (probed.X.shape[0], 0)
+    assert back["caption"].to_pylist() == columns["caption"]
+    np.testing.assert_array_equal(back["weight"], columns["weight"])
+
+
+def test_opening_a_directory_without_a_plan_is_a_clear_error(tmp_path):
+    from stratigraphy.core.errors import RunDirectoryError
+    from stratigraphy.probes.plan_file import open_plan
+
+    with pytest.raises(RunDirectoryError, match="no saved probe plan"):
+        open_plan(tmp_path)
+

@@ -21,11 +21,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from stratigraphy.analysis.engine import Analysis, AnalysisEngine, analyze_source
 from stratigraphy.analysis.evaluation import detection_quality
 from stratigraphy.analysis.sources import ArraySource
+from stratigraphy.analysis.tally import kind_counts
 from stratigraphy.config import RunConfig
 from stratigraphy.core.atomic import RowGroupWriter, atomic_write_table
 from stratigraphy.core.seeding import stream
@@ -162,13 +164,13 @@ def _merge_part(part: pa.Table, judged: pa.Table) -> pa.Table:
 
 
 def merged_counts(path: Path) -> dict[str, dict[str, int]]:
-    """Examples per inferred kind (``metadata``) and per verdict, over the merged table."""
-    table = pq.read_table(path, columns=["metadata", "verdict"])
-    out: dict[str, dict[str, int]] = {}
-    for column in ("metadata", "verdict"):
-        kinds, n = np.unique(table.column(column).to_numpy(zero_copy_only=False),
-                             return_counts=True)  # fmt: skip
-        out[column] = {str(k): int(c) for k, c in zip(kinds.tolist(), n.tolist(), strict=True)}
+    """Examples per inferred kind (``metadata``) and per verdict, over the merged table, read a
+    batch at a time (a part's worth of memory, not N's)."""
+    out: dict[str, dict[str, int]] = {"metadata": {}, "verdict": {}}
+    for batch in ds.dataset(path, format="parquet").to_batches(columns=["metadata", "verdict"]):
+        for column, counts in zip(("metadata", "verdict"), kind_counts(batch), strict=True):
+            for kind, c in counts.items():
+                out[column][kind] = out[column].get(kind, 0) + c
     return out
 
 

@@ -139,7 +139,7 @@ class AnalysisEngine:
         one shares (a second fold judging examples the first could not)."""
         self.config.validate()
         self.suites_ = list(probed.suites)
-        self.n_classes_ = int(probed.y.max()) + 1
+        self.n_classes_ = probed.n_classes
         rows, suite_ids, is_fit = probed.probe_rows, probed.suite_ids(), probed.is_fit()
         heldout, calibration = probed.is_heldout(), probed.is_calibration()
         reference = reference_rows(int(probed.y.size), self.config.seed)
@@ -165,7 +165,7 @@ class AnalysisEngine:
         )
         if like is not None and like.chosen_ in candidates:
             self.chosen_ = like.chosen_
-        real = reference < int((probed.example_row >= 0).sum())
+        real = reference < probed.n_kept
         train = np.bincount(suite_ids[is_fit], minlength=len(self.suites_)) / is_fit.sum()
         self._fit_prevalence(ref_proba[self.method_][real], proba[self.method_][heldout],
                              suite_ids[heldout], train, like)  # fmt: skip
@@ -390,7 +390,7 @@ class AnalysisEngine:
     def _summary(self, probed: ProbedData, tally: Tally) -> dict[str, Any]:
         summary: dict[str, Any] = {
             "n_examples": int(probed.source_labels.size),
-            "n_scored": int((probed.example_row >= 0).sum()),
+            "n_scored": probed.n_kept,
             "counts": dict(sorted(tally.counts.items())),
             "inference": {
                 "method": self.method_,
@@ -436,12 +436,12 @@ class _ExampleTable:
                  extra: dict[str, Any]) -> None:  # fmt: skip
         self.probed, self.suites, self.extra = probed, suites, extra
         self.names = np.asarray(names, dtype=object)
-        n = probed.source_labels.size
         suite_names = np.asarray(probed.probes.column("suite").to_pylist(), dtype=object)
         src = probed.probes.column("source").to_numpy()
-        self.probe_suite = np.full(n, None, dtype=object)
-        self.probe_suite[src[src >= 0]] = suite_names[src >= 0]
-        self.n_kept = int((probed.example_row >= 0).sum())
+        order = np.argsort(src, kind="stable")
+        order = order[src[order] >= 0]
+        self.sources, self.source_suite = src[order], suite_names[order]
+        self.n_kept = probed.n_kept
         self.origin = probed.origin
 
     def spans(self, source: SignalSource, chunk_rows: int) -> Iterator[_Span]:
@@ -468,6 +468,13 @@ class _ExampleTable:
         lo, hi, start, stop = bounds
         return _Span(lo, hi, start, stop, signals, self.probed.example_row[lo:hi])
 
+    def probe_suites(self, lo: int, hi: int) -> np.ndarray:
+        """The suite each of examples [lo, hi) was a probe source for (None for the others)."""
+        out = np.full(hi - lo, None, dtype=object)
+        a, b = np.searchsorted(self.sources, [lo, hi])
+        out[self.sources[a:b] - lo] = self.source_suite[a:b]
+        return out
+
     def part(self, span: _Span, v: dict[str, np.ndarray]) -> pa.Table:
         """The examples table of one span."""
         p, typ, lo, hi, place = self.probed, self.probed.typicality, span.lo, span.hi, span.place
@@ -477,7 +484,7 @@ class _ExampleTable:
             "label": given,
             "label_name": self.names[given].tolist(),
             "row": p.example_row[lo:hi],
-            "probe_suite": pa.array(self.probe_suite[lo:hi].tolist(), pa.string()),
+            "probe_suite": pa.array(self.probe_suites(lo, hi).tolist(), pa.string()),
             "verdict": place(v["verdict"], UNSCORED, object).tolist(),
             "flagged": place(v["flagged"], False, bool),
             "q_value": place(v["q_value"], np.nan, np.float32),
@@ -519,7 +526,7 @@ def _check_analysis_inputs(
             f"signals cover {source.row_count()} rows but the probed training set has {n_train}; "
             "record the dataset built by build_probes()."
         )
-    n_classes = int(probed.source_labels.max()) + 1
+    n_classes = probed.n_classes
     if class_names is not None and len(class_names) < n_classes:
         raise DataValidationError(
             f"{len(class_names)} class names for labels up to {n_classes - 1}; give one per class."
@@ -584,8 +591,7 @@ def analyze_source(
         assert isinstance(source, DynamicsStore)
         names = list(class_names or [str(c) for c in range(fitted.n_classes_)])
         tally = Tally(probed, truth)
-        table = _ExampleTable(probed, names, fitted.suites_, columns)
-        run_on_ray(fitted, source, table, tally, path, names, address)
+        run_on_ray(fitted, source, probed, columns, tally, path, names, address)
         fitted.tally_ = tally
         return Analysis(fitted._summary(probed, tally), fitted, path)
     with RowGroupWriter(path, fitted.config.chunk_rows) as writer:

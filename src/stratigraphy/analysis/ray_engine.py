@@ -1,9 +1,12 @@
 """The analysis on Ray: the fitted engine is broadcast once and every row group of the dynamics
 store is scored by a Ray task that reads it from the store itself and writes its own Parquet part
 of ``examples.parquet`` (a dataset directory that pandas, polars, DuckDB and Spark read as one
-table). The driver never holds signals or examples rows: it plans which examples each row group
-covers (from the probe plan alone), and adds up the per-part tallies the summary needs (counts
-per kind and verdict; with known truth, the candidates' values for the detection measurements).
+table). The per-example bookkeeping travels as a saved probe plan
+(:mod:`stratigraphy.probes.plan_file`), memory-mapped by each task, which touches only its own
+stretch. The driver never holds signals, examples rows or, with a plan opened from disk,
+anything per example: it plans which examples each row group covers (one origin per chunk), and
+adds up the per-part tallies the summary needs (counts per kind and verdict; with known truth,
+the candidates' values for the detection measurements, the one part that grows with N).
 
 A part is written under a fixed name, atomically, so a task Ray retries after a worker died
 replaces its part rather than adding one: no row is lost or duplicated. Ray is imported only
@@ -13,6 +16,7 @@ here, and only when this engine is chosen (``pip install "stratigraphy[ray]"``).
 from __future__ import annotations
 
 import resource
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -21,30 +25,13 @@ import pyarrow as pa
 
 from stratigraphy.analysis.tally import Tally, candidate_values
 from stratigraphy.core.atomic import atomic_write_table
-from stratigraphy.core.errors import ConfigError
+from stratigraphy.core.cluster import connect
+from stratigraphy.probes.build import ProbedData
+from stratigraphy.probes.plan_file import open_plan, save_plan
 from stratigraphy.record.store import DynamicsStore
 
 PART = "part-{:06d}.parquet"
 Bounds = tuple[int, int, int, int]
-
-
-def require_ray() -> Any:
-    """The ``ray`` module, or a clear error naming the extra to install."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise ConfigError('The ray engine needs Ray: pip install "stratigraphy[ray]".') from exc
-    return ray
-
-
-def connect(address: str | None) -> Any:
-    """Join the cluster at ``address`` (``auto``: the one ``ray start`` began on this machine),
-    or start a local one; an already connected driver is kept."""
-    ray = require_ray()
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)  # fmt: skip
-    return ray
 
 
 def plan_parts(table: Any, groups: list[tuple[int, int]], chunk_rows: int) -> list[list[Bounds]]:
@@ -63,20 +50,23 @@ def plan_parts(table: Any, groups: list[tuple[int, int]], chunk_rows: int) -> li
     return plans
 
 
-def score_part(state: tuple[Any, Any, list[str], bool], store_dir: str, group: int,
+def score_part(state: tuple[Any, list[str], bool], store_dir: str, plan_dir: str, group: int,
                first: int, chunks: list[Bounds], path: str) -> dict[str, Any]:  # fmt: skip
-    """One row group: read it, score its chunks, write its part, return its tally pieces."""
-    engine, table, names, keep_candidates = state
-    if not chunks:
-        return {"counts": {}, "verdicts": {}, "candidates": [], "peak_mib": 0.0}
+    """One row group: map the plan, read the group, score its chunks, write its part, return
+    its tally pieces."""
+    from stratigraphy.analysis.engine import _ExampleTable
+
+    engine, names, keep_candidates = state
+    probed, columns = open_plan(plan_dir)
+    table = _ExampleTable(probed, names, engine.suites_, columns)
     signals = DynamicsStore(store_dir).read_row_group(group)
-    tally = Tally(table.probed, None)
+    tally = Tally(probed, None)
     parts: list[pa.Table] = []
     candidates: list[tuple[int, int, dict[str, np.ndarray]]] = []
     for bounds in chunks:
         lo, hi, start, stop = bounds
         span = table.span(bounds, {k: v[start - first : stop - first] for k, v in signals.items()})
-        v = engine.score(start, span.signals, table.probed.y[start:stop], names)
+        v = engine.score(start, span.signals, probed.y[start:stop], names)
         parts.append(table.part(span, v))
         tally.add(span, parts[-1], v)
         if keep_candidates:
@@ -90,7 +80,8 @@ def score_part(state: tuple[Any, Any, list[str], bool], store_dir: str, group: i
 def run_on_ray(
     engine: Any,
     store: DynamicsStore,
-    table: Any,
+    probed: ProbedData,
+    columns: dict[str, Any],
     tally: Tally,
     out: Path,
     class_names: list[str],
@@ -98,21 +89,36 @@ def run_on_ray(
 ) -> None:
     """Score every row group of ``store`` as a Ray task into ``out/part-*.parquet`` and add the
     parts' counts (and, when ``tally`` keeps the truth, candidates) to ``tally``: what
-    ``AnalysisEngine.run`` does in one process, for ``_ExampleTable`` ``table``."""
+    ``AnalysisEngine.run`` does in one process. A plan opened with
+    :func:`~stratigraphy.probes.plan_file.open_plan` (and no further ``columns``) is used where
+    it lies; otherwise it is saved beside ``out`` for the tasks and removed afterwards."""
+    from stratigraphy.analysis.engine import _ExampleTable
+
     ray = connect(address)
     groups = store.row_groups()
-    plans = plan_parts(table, groups, engine.config.chunk_rows)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob("part-*.parquet"):
-        stale.unlink()
-    state = ray.put((engine, table, class_names, tally.truth is not None))
-    task = ray.remote(max_retries=3)(score_part)
-    pending = [task.remote(state, str(store.directory), g, groups[g][0], chunks,
-                           str(out / PART.format(g)))
-               for g, chunks in enumerate(plans) if chunks]  # fmt: skip
-    engine.worker_peak_mib_ = 0.0
-    for result in ray.get(pending):
-        engine.worker_peak_mib_ = max(engine.worker_peak_mib_, result["peak_mib"])
-        tally.merge(0, 0, result["counts"], result["verdicts"], {})
-        for lo, hi, values in result["candidates"]:
-            tally.merge(lo, hi, {}, {}, values)
+    saved = probed.directory is None or bool(columns)
+    plan_dir = out.with_name(f".{out.name}.plan") if saved else probed.directory
+    assert plan_dir is not None
+    if saved:
+        save_plan(probed, plan_dir, columns)
+    try:
+        opened, opened_columns = open_plan(plan_dir)
+        table = _ExampleTable(opened, class_names, engine.suites_, opened_columns)
+        plans = plan_parts(table, groups, engine.config.chunk_rows)
+        out.mkdir(parents=True, exist_ok=True)
+        for stale in out.glob("part-*.parquet"):
+            stale.unlink()
+        state = ray.put((engine, class_names, tally.truth is not None))
+        task = ray.remote(max_retries=3)(score_part)
+        pending = [task.remote(state, str(store.directory), str(plan_dir), g, groups[g][0],
+                               chunks, str(out / PART.format(g)))
+                   for g, chunks in enumerate(plans) if chunks]  # fmt: skip
+        engine.worker_peak_mib_ = 0.0
+        for result in ray.get(pending):
+            engine.worker_peak_mib_ = max(engine.worker_peak_mib_, result["peak_mib"])
+            tally.merge(0, 0, result["counts"], result["verdicts"], {})
+            for lo, hi, values in result["candidates"]:
+                tally.merge(lo, hi, {}, {}, values)
+    finally:
+        if saved:
+            shutil.rmtree(plan_dir, ignore_errors=True)

@@ -15,8 +15,9 @@ from stratigraphy.analysis.evaluation import detection_quality
 from stratigraphy.probes.build import ProbedData
 
 
-def kind_counts(part: pa.Table) -> tuple[dict[str, int], dict[str, int]]:
-    """Examples of one examples-table part per ``metadata`` kind and per ``verdict``."""
+def kind_counts(part: pa.Table | pa.RecordBatch) -> tuple[dict[str, int], dict[str, int]]:
+    """Examples of one examples-table part (or batch) per ``metadata`` kind and per
+    ``verdict``."""
     out: list[dict[str, int]] = []
     for column in ("metadata", "verdict"):
         kinds, n = np.unique(part.column(column).to_numpy(zero_copy_only=False),

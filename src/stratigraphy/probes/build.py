@@ -10,6 +10,8 @@ and their transformed copies appended. User suites name real examples that stay 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -103,10 +105,21 @@ class ProbedData:
     suites: list[str]
     typicality: Typicality
     source_labels: np.ndarray
+    directory: Path | None = None  # where the plan is saved, when it was opened from disk
 
     @property
     def probe_rows(self) -> np.ndarray:
         return self.probes.column("row").to_numpy()
+
+    @cached_property
+    def n_kept(self) -> int:
+        """Original examples that are training rows (the rest were consumed as probe sources)."""
+        return int((self.example_row >= 0).sum())
+
+    @cached_property
+    def n_classes(self) -> int:
+        """Classes of the labels, given or probed (one past the largest)."""
+        return int(max(self.y.max(initial=0), self.source_labels.max(initial=0))) + 1
 
     def suite_ids(self) -> np.ndarray:
         """Integer suite of every probe (index into ``suites``), aligned with ``probe_rows``."""
