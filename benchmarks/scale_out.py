@@ -4,6 +4,7 @@ peak resident memory is its own; the probe plan is saved beside the store once a
 each analysis; Ray runs a local cluster of 1 or 2 worker processes.
 
     python benchmarks/scale_out.py [--sizes 1000000,5000000] [--epochs 50] [--dir DIR]
+                                   [--engines local:1,ray:1,ray:2]
 
 Prints wall time, the driver's peak RSS and the largest worker's peak RSS per engine and N.
 """
@@ -24,8 +25,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from out_of_core import SUITES, kinds, write_store  # noqa: E402
-
-ENGINES = (("local", 0), ("ray", 1), ("ray", 2))
 
 
 def save_synthetic_plan(directory: Path, n: int, n_probes: int = 1000) -> Path:
@@ -71,6 +70,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000000,5000000,20000000")
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--dir", type=Path, default=None)
+    ap.add_argument("--engines", default="local:1,ray:1,ray:2", help="ENGINE:WORKERS, …")
     ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)  # DIR ENGINE WORKERS
     a = ap.parse_args()
     if a.one:
@@ -85,12 +85,13 @@ def main() -> None:
             write_store(directory, n, a.epochs)
         if not (directory / "plan").is_dir():
             save_synthetic_plan(directory, n)
-        for engine, workers in ENGINES:
+        for engine, workers in [(e, int(w)) for e, w in
+                                (p.split(":") for p in a.engines.split(","))]:  # fmt: skip
             proc = subprocess.run([sys.executable, __file__, "--one", str(directory), engine,
                                    str(workers)],
                                   check=True, capture_output=True, text=True)  # fmt: skip
             r = json.loads(proc.stdout.strip().splitlines()[-1])
-            print(f"| {n:,} | {engine} | {workers or 1} | {r['seconds']:.1f} | "
+            print(f"| {n:,} | {engine} | {workers} | {r['seconds']:.1f} | "
                   f"{r['driver_peak_gib']:.2f} | {r['worker_peak_gib']:.2f} | {r['flagged']:,} |",
                   flush=True)  # fmt: skip
         if a.dir is None:

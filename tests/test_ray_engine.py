@@ -83,6 +83,10 @@ def test_reanalysis_refuses_what_it_cannot_do(digits_run, tmp_path):
     result = CliRunner().invoke(app, ["analyze", str(digits_run.out), "--out",
                                       str(digits_run.out)])  # fmt: skip
     assert result.exit_code == 2 and "not over it" in result.output
+    result = CliRunner().invoke(app, ["run", "--engine", "ray", "--seeds", "2", "--out",
+                                      str(tmp_path / "y")])  # fmt: skip
+    assert result.exit_code == 2 and "averaged over seeds" in result.output
+    assert not (tmp_path / "y").exists()
 
 
 SUITES = ["typical", "atypical", "mislabeled", "corrupted", "random_input"]
@@ -119,11 +123,11 @@ def test_a_killed_worker_neither_loses_nor_duplicates_a_row(cluster, tmp_path):
 
     import psutil
 
-    from stratigraphy.analysis.engine import analyze_source
+    from stratigraphy import analyze_store
 
     store, plan = synthetic_run(tmp_path, 120_000, 20, row_group=15_000)
     kind = np.random.default_rng(0).integers(0, 5, size=120_000).astype(str)
-    local = analyze_source(store, plan, out=tmp_path / "local.parquet", extra={"kind": kind})
+    local = analyze_store(store, plan, out=tmp_path / "local.parquet", extra={"kind": kind})
     killed: list[int] = []
     done = threading.Event()
 
@@ -139,7 +143,7 @@ def test_a_killed_worker_neither_loses_nor_duplicates_a_row(cluster, tmp_path):
     killer = threading.Thread(target=kill_one_scoring_worker)
     killer.start()
     try:
-        on_ray = analyze_source(store, plan, out=tmp_path / "ray.parquet", engine="ray")
+        on_ray = analyze_store(store, plan, out=tmp_path / "ray.parquet", engine="ray")
     finally:
         done.set()
         killer.join()
@@ -177,3 +181,41 @@ def test_opening_a_directory_without_a_plan_is_a_clear_error(tmp_path):
     with pytest.raises(RunDirectoryError, match="no saved probe plan"):
         open_plan(tmp_path)
 
+
+def test_a_text_run_on_ray_embeds_there_fills_the_cache_and_equals_the_local_run(
+    cluster, tmp_path, monkeypatch
+):
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    from fastapi.testclient import TestClient
+
+    from stratigraphy.data import text
+    from stratigraphy.present.review_app import create_app
+
+    monkeypatch.setenv("STRAT_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    good, bad = ["great", "lovely", "friendly", "smooth"], ["awful", "late", "rude", "lost"]
+    texts = [f"the flight was {rng.choice(good if i % 2 else bad)} #{i}" for i in range(200)]
+    labels = [["neg", "pos"][i % 2] for i in range(200)]
+    pacsv.write_csv(pa.table({"text": texts, "y": labels}), tmp_path / "t.csv")
+    args = ["run", str(tmp_path / "t.csv"), "--text-column", "text", "--label-column", "y",
+            "--epochs", "4", "--noise-rate", "0.1"]  # fmt: skip
+    result = CliRunner().invoke(app, [*args, "--engine", "ray", "--out", str(tmp_path / "ray")])
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "cache" / "embeddings").glob("*.npz"))) == 1
+
+    def refuse() -> None:
+        raise AssertionError("the cache the Ray run filled should have answered")
+
+    monkeypatch.setattr(text, "_load_encoder", refuse)
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "local")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ray" / "examples.parquet").is_dir()
+    assert_same_table(
+        tmp_path / "local" / "examples.parquet", tmp_path / "ray" / "examples.parquet"
+    )
+    sa, sb = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("local", "ray"))
+    assert sa["flags"] == sb["flags"] and sa["prevalence"] == sb["prevalence"]
+    client = TestClient(create_app(tmp_path / "ray"), base_url="http://127.0.0.1")
+    assert client.get("/api/examples/3").json()["caption"] == texts[3]
+    assert 'class="caption">the flight was' in (tmp_path / "ray" / "report.html").read_text()

@@ -40,6 +40,8 @@ _LAZY = {
     "ProbedData": "stratigraphy.probes.build",
     "build_probes": "stratigraphy.probes.build",
     "ProbedDataset": "stratigraphy.probes.dataset",
+    "save_plan": "stratigraphy.probes.plan_file",
+    "open_plan": "stratigraphy.probes.plan_file",
     "Suite": "stratigraphy.probes.suites",
     "register_suite": "stratigraphy.probes.suites",
     # recording

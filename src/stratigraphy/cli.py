@@ -207,6 +207,12 @@ def run_cmd(
             "table; weak slices per group"
         ),
     ] = None,
+    engine: Annotated[
+        str, Opt(help="local | ray: embed texts and score examples on a Ray cluster")
+    ] = "local",
+    address: Annotated[
+        str | None, Opt(help="with --engine ray: the cluster's address (default: start one)")
+    ] = None,
 ) -> None:
     """Train with probe suites mixed in, record every example's dynamics, infer its metadata."""
     flags = dict(locals())
@@ -460,7 +466,23 @@ def analyze_cmd(
         if len(outputs) == 1 and (outputs[0] / "run.json").is_file():
             from stratigraphy.job import reanalyse
 
-            summary = reanalyse(outputs[0], out, engine, address)
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as bar:
+                task = bar.add_task("rebuilding the probes", total=None)
+                summary = reanalyse(
+                    outputs[0],
+                    out,
+                    engine,
+                    address,
+                    lambda what, done, total: bar.update(
+                        task, description=what, completed=done, total=total
+                    ),
+                )
             Console().print(
                 f"Analysed {summary['n_examples']:,} examples of {outputs[0]} again "
                 f"({engine} engine): [bold]{out / 'examples.parquet'}[/bold], "

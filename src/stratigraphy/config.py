@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from stratigraphy.analysis.engine import InferenceConfig
+from stratigraphy.analysis.engine import ENGINES, InferenceConfig
 from stratigraphy.core.errors import ConfigError
 from stratigraphy.data.planting import PlantSpec
 from stratigraphy.data.sources import SourceOptions
@@ -31,13 +31,17 @@ _FLAG_PARTS: dict[str, type] = {
 }
 # Fields that say where and how a run executes or is read, not what it trains: outside the
 # identity, so a run can be resumed, or analysed again, with other values.
-_NOT_IDENTITY = ("out", "resume", "in_memory_cells", "inference", "test", "groups")
+_NOT_IDENTITY = ("out", "resume", "in_memory_cells", "inference", "test", "groups", "engine",
+                 "address")  # fmt: skip
 _SHARED = ("seed",)
 
 
 @dataclass
 class RunConfig:
     """Everything that defines one run of the main job: where it goes, and its parts.
+
+    ``engine="ray"`` embeds texts and scores the examples on the Ray cluster at ``address``
+    (a local one when None); training is the same either way.
 
     Build it from its parts, or from flat options with :meth:`build` (what the CLI does):
     ``RunConfig.build("runs/fm", source="fashion-mnist", noise_rate=0.2, epochs=15)``.
@@ -54,6 +58,8 @@ class RunConfig:
     groups: str | None = None
     in_memory_cells: int = 250_000_000
     resume: bool = False
+    engine: str = "local"
+    address: str | None = None
 
     @classmethod
     def build(cls, out: str | Path, seed: int = 0, **flags: Any) -> RunConfig:
@@ -117,6 +123,11 @@ class RunConfig:
         self.inference.validate()
         if self.seeds < 1:
             raise ConfigError("--seeds must be at least 1.")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"--engine must be one of {ENGINES}; got {self.engine!r}.")
+        if self.engine == "ray" and self.seeds > 1:
+            raise ConfigError("The ray engine streams one store; a run averaged over seeds "
+                              "(--seeds) is analysed in one process.")  # fmt: skip
         if not 0.0 <= self.source_fold <= 1.0:
             raise ConfigError(f"--source-fold must lie in [0, 1]; got {self.source_fold}.")
 

@@ -89,7 +89,9 @@ def _prepare(
 ) -> tuple[_Prepared, dict[str, Any]]:
     """Load and plant the data, check the model and the output directory (nothing is written
     yet), then build the probe suites."""
-    source = data if data is not None else cfg.data.load_source(on_progress)
+    source = (
+        data if data is not None else cfg.data.load_source(on_progress, cfg.engine, cfg.address)
+    )
     planted = cfg.data.planted(source)
     trained_on = planted.data if planted is not None else source
     model = resolve_kind(cfg.training.model, tuple(trained_on.X.shape[1:]))
@@ -114,7 +116,7 @@ def _load_test(
     the training inputs' shape."""
     if cfg.test is None:
         return None
-    test = load_source(cfg.test, None, cfg.data.options, on_progress)
+    test = load_source(cfg.test, None, cfg.data.options, on_progress, cfg.engine, cfg.address)
     if test.X.shape[1:] != train.X.shape[1:]:
         raise DataValidationError(
             f"--test {cfg.test}: inputs of shape {test.X.shape[1:]}, but the training inputs "
@@ -181,6 +183,7 @@ def _analyse(
     dest: Path | None = None,
     engine: str = "local",
     address: str | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """One engine for every run: signals in memory when they fit (or when seeds are averaged),
     streamed from the store otherwise (always, on Ray); the examples table goes straight to
@@ -205,9 +208,15 @@ def _analyse(
     if data.captions is not None:
         extra["caption"] = list(data.captions)
     true_labels = prep.planted.true_label if prep.planted is not None else None
+    report = on_progress
+
+    def progress(done: int, total: int) -> None:
+        if report is not None:
+            report("scoring examples", done, total)
+
     analysis = analyze_source(source, probed, data.class_names, dest / EXAMPLES_PARQUET,
                               prep.truth, true_labels, extra, cfg.inference, engine=engine,
-                              address=address)  # fmt: skip
+                              address=address, on_progress=progress)  # fmt: skip
     if prep.fold is not None:
         judge_sources(cfg, prep.fold, data, prep.planted, prep.truth, extra, analysis)
     summary = analysis.summary
@@ -279,7 +288,8 @@ def run(
     t1 = time.perf_counter()
     issue_columns, issues = find_issues(trained.model, prep.data, prep.test, out)
     clock["issues_s"] = time.perf_counter() - t1
-    summary = _analyse(cfg, prep, seed_dirs, issue_columns)
+    summary = _analyse(cfg, prep, seed_dirs, issue_columns, None, cfg.engine, cfg.address,
+                       on_progress)  # fmt: skip
     summary["issues"] = issues
     table, summary["issues"]["weak_slices"] = slices_of_run(out, prep.data.class_names,
                                                             prep.groups)  # fmt: skip
@@ -301,7 +311,11 @@ def run(
 
 
 def reanalyse(
-    run_dir: str | Path, out: str | Path, engine: str = "local", address: str | None = None
+    run_dir: str | Path,
+    out: str | Path,
+    engine: str = "local",
+    address: str | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Analyse a finished run's recorded dynamics again, into ``out`` (``examples.parquet``: one
     file, or with ``engine="ray"`` a directory of parts; ``summary.json``). The data and probes
@@ -315,7 +329,7 @@ def reanalyse(
     if out.resolve() == run_dir.resolve():
         raise ConfigError("Write the new analysis beside the run (--out), not over it.")
     cfg = replace(RunConfig.from_dict(info["config"]), out=run_dir)
-    source = cfg.data.load_source()
+    source = cfg.data.load_source(on_progress, engine, address)
     if source.fingerprint() != info["identity"]["fingerprint"]:
         raise RunDirectoryError(
             f"{cfg.data.source} no longer holds the data {run_dir} was trained on "
@@ -326,7 +340,7 @@ def reanalyse(
     probed = build_probes(data.X, data.y, data.n_classes, cfg.probes)
     prep = _Prepared(source, planted, probed, info["model"], SourceFold.plan(cfg, data, probed))
     out.mkdir(parents=True, exist_ok=True)
-    summary = _analyse(cfg, prep, [run_dir], {}, out, engine, address)
+    summary = _analyse(cfg, prep, [run_dir], {}, out, engine, address, on_progress)
     summary["engine"] = engine
     write_json(out / SUMMARY_JSON, summary)
     return summary

@@ -11,7 +11,7 @@ table; memory is bounded by the chunk, not by N.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -359,6 +359,7 @@ class AnalysisEngine:
         class_names: list[str] | None = None,
         truth: np.ndarray | None = None,
         extra: dict[str, Any] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> dict[str, Any]:
         """Score every row of ``source`` a chunk at a time, write one examples table per chunk to
         ``sink`` (anything with ``write(table)``) and return the summary."""
@@ -371,6 +372,8 @@ class AnalysisEngine:
             part = table.part(span, verdicts)
             tally.add(span, part, verdicts)
             sink.write(part)
+            if on_progress is not None:
+                on_progress(span.stop, probed.n_kept)
         self.tally_ = tally
         return self._summary(probed, tally)
 
@@ -559,6 +562,7 @@ def analyze_source(
     like: AnalysisEngine | None = None,
     engine: str = "local",
     address: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> Analysis:
     """Fit the engine on ``source``'s probes and score all its rows; with ``out``, the examples
     table is written there (Parquet, one row group per chunk, atomically), else kept in memory.
@@ -566,7 +570,12 @@ def analyze_source(
     further per-example columns (planted kind, captions); ``like``: see
     :meth:`AnalysisEngine.fit`. ``engine="ray"`` scores the store's row groups as Ray tasks
     (``address``: the cluster's; see :mod:`stratigraphy.analysis.ray_engine`) and writes
-    ``out`` as a directory of Parquet parts."""
+    ``out`` as a directory of Parquet parts. ``on_progress(rows_done, rows)`` after each
+    chunk or part."""
+    if engine == "ray" and isinstance(source, DynamicsStore):
+        from stratigraphy.analysis.ray_engine import ClusterStore
+
+        source = ClusterStore(source, address)
     _check_analysis_inputs(source, probed, class_names, truth, true_labels, extra)
     columns: dict[str, Any] = {}
     if truth is not None:
@@ -582,7 +591,7 @@ def analyze_source(
     fitted = AnalysisEngine(config).fit(source, probed, like)
     if out is None:
         sink = _MemorySink()
-        summary = fitted.run(source, probed, sink, class_names, truth, columns)
+        summary = fitted.run(source, probed, sink, class_names, truth, columns, on_progress)
         return Analysis(summary, fitted, _examples=sink.table())
     path = Path(out)
     if engine == "ray":
@@ -591,11 +600,11 @@ def analyze_source(
         assert isinstance(source, DynamicsStore)
         names = list(class_names or [str(c) for c in range(fitted.n_classes_)])
         tally = Tally(probed, truth)
-        run_on_ray(fitted, source, probed, columns, tally, path, names, address)
+        run_on_ray(fitted, source, probed, columns, tally, path, names, address, on_progress)
         fitted.tally_ = tally
         return Analysis(fitted._summary(probed, tally), fitted, path)
     with RowGroupWriter(path, fitted.config.chunk_rows) as writer:
-        summary = fitted.run(source, probed, writer, class_names, truth, columns)
+        summary = fitted.run(source, probed, writer, class_names, truth, columns, on_progress)
     return Analysis(summary, fitted, path)
 
 
@@ -624,10 +633,16 @@ def analyze_store(
     true_labels: np.ndarray | None = None,
     extra: dict[str, Any] | None = None,
     config: InferenceConfig | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> Analysis:
     """:func:`analyze` for runs whose signals do not fit in memory: rows stream from the store
-    a chunk at a time and the examples table is written to ``out`` a row group at a time."""
+    a chunk at a time and the examples table is written to ``out`` a row group at a time.
+    ``engine="ray"``: the row groups are scored on the Ray cluster at ``address`` and ``out``
+    is a directory of parts; with ``probed`` from :func:`~stratigraphy.probes.plan_file.open_plan`
+    the driver's memory does not grow with N."""
     store = store if isinstance(store, DynamicsStore) else DynamicsStore(store)
     if store.finished_epochs() == 0:
         raise RunDirectoryError(f"{store.directory} holds no recorded epoch to analyse.")
-    return analyze_source(store, probed, class_names, out, truth, true_labels, extra, config)
+    return analyze_source(store, probed, class_names, out, truth, true_labels, extra, config,
+                          engine=engine, address=address)  # fmt: skip

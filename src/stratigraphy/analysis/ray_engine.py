@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import resource
 import shutil
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,35 @@ from stratigraphy.core.atomic import atomic_write_table
 from stratigraphy.core.cluster import connect
 from stratigraphy.probes.build import ProbedData
 from stratigraphy.probes.plan_file import open_plan, save_plan
-from stratigraphy.record.store import DynamicsStore
+from stratigraphy.record.store import SIGNALS, DynamicsStore
 
 PART = "part-{:06d}.parquet"
 Bounds = tuple[int, int, int, int]
+
+
+class ClusterStore(DynamicsStore):
+    """A dynamics store whose scattered row reads (the probes', the reference sample's: rows in
+    every row group) run as Ray tasks, one per row group, in parallel; the driver receives only
+    the rows it asked for. Everything else reads as :class:`DynamicsStore` does."""
+
+    def __init__(self, store: DynamicsStore, address: str | None = None) -> None:
+        super().__init__(store.directory, store.n_rows, store.row_group)
+        self.address = address
+
+    def read_group_rows(
+        self, asks: list[tuple[int, np.ndarray]], signals: Sequence[str] = SIGNALS
+    ) -> Iterator[dict[str, np.ndarray]]:
+        ray = connect(self.address)
+        task = ray.remote(max_retries=3)(read_group_rows)
+        refs = [task.remote(str(self.directory), g, local, tuple(signals)) for g, local in asks]
+        yield from ray.get(refs)
+
+
+def read_group_rows(store_dir: str, group: int, local: np.ndarray,
+                    signals: tuple[str, ...]) -> dict[str, np.ndarray]:  # fmt: skip
+    """The asked rows of one row group (a Ray task of :class:`ClusterStore`)."""
+    part = DynamicsStore(store_dir).read_row_group(group, signals)
+    return {name: values[local] for name, values in part.items()}
 
 
 def plan_parts(table: Any, groups: list[tuple[int, int]], chunk_rows: int) -> list[list[Bounds]]:
@@ -86,6 +112,7 @@ def run_on_ray(
     out: Path,
     class_names: list[str],
     address: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> None:
     """Score every row group of ``store`` as a Ray task into ``out/part-*.parquet`` and add the
     parts' counts (and, when ``tally`` keeps the truth, candidates) to ``tally``: what
@@ -114,7 +141,15 @@ def run_on_ray(
                                chunks, str(out / PART.format(g)))
                    for g, chunks in enumerate(plans) if chunks]  # fmt: skip
         engine.worker_peak_mib_ = 0.0
-        for result in ray.get(pending):
+        rows = {ref: sum(b[3] - b[2] for b in chunks) for ref, chunks in
+                zip(pending, [c for c in plans if c], strict=True)}  # fmt: skip
+        done, total = 0, sum(rows.values())
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            result = ray.get(ready[0])
+            done += rows[ready[0]]
+            if on_progress is not None:
+                on_progress(done, total)
             engine.worker_peak_mib_ = max(engine.worker_peak_mib_, result["peak_mib"])
             tally.merge(0, 0, result["counts"], result["verdicts"], {})
             for lo, hi, values in result["candidates"]:

@@ -184,10 +184,13 @@ def load_source(
     data_dir: str | Path | None = None,
     options: SourceOptions | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> LabelledData:
     """Resolve the CLI's DATA argument: ``digits`` (default), ``fashion-mnist``, an ``.npz``, a
     CSV/Parquet table (text with ``text_column``, tabular otherwise), an image folder (one
-    sub-folder per class) or a directory of idx files."""
+    sub-folder per class) or a directory of idx files. ``engine="ray"``: texts are embedded on
+    the Ray cluster at ``address``."""
     opts = options or SourceOptions()
     progress = on_progress or (lambda _what, _done, _total: None)
     if source in (None, "", "digits"):
@@ -202,7 +205,8 @@ def load_source(
             from stratigraphy.data.text import embed_texts, load_text_table
 
             texts, y, names = load_text_table(path, opts.text_column, opts.label_column)
-            X = embed_texts(texts, on_progress=lambda d, t: progress("embedding texts", d, t))
+            X = embed_texts(texts, on_progress=lambda d, t: progress("embedding texts", d, t),
+                            engine=engine, address=address)  # fmt: skip
             return LabelledData(X, y, names, name=path.stem, captions=texts, kind="text")
         from stratigraphy.data.tabular import load_tabular
 

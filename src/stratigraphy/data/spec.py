@@ -36,9 +36,12 @@ class DataSpec:
         self.plant.validate()
 
     def load_source(
-        self, on_progress: Callable[[str, int, int], None] | None = None
+        self,
+        on_progress: Callable[[str, int, int], None] | None = None,
+        engine: str = "local",
+        address: str | None = None,
     ) -> LabelledData:
-        return load_source(self.source, self.data_dir, self.options, on_progress)
+        return load_source(self.source, self.data_dir, self.options, on_progress, engine, address)
 
     def planted(self, source: LabelledData) -> Planted | None:
         """``source`` with this spec's problems planted (None when nothing is planted); the same

@@ -49,8 +49,14 @@ def embed_texts(
     texts: Sequence[str],
     cache: Path | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> np.ndarray:
-    """N×384 float32 embeddings; cached per text in one ``.npz`` shard per call's new texts."""
+    """N×384 float32 embeddings; cached per text in one ``.npz`` shard per call's new texts.
+    ``engine="ray"`` embeds the texts not in the cache on the Ray cluster at ``address`` (see
+    :mod:`stratigraphy.data.text_ray`); the cache is read and written here either way."""
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"--engine must be one of ('local', 'ray'); got {engine!r}.")
     cache = cache or cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     keys = [_key(t) for t in texts]
@@ -61,27 +67,35 @@ def embed_texts(
                 known[str(k)] = v
     todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
     if todo:
-        encoder = _load_encoder()
-        vectors = []
-        for start in range(0, len(todo), EMBED_BATCH):
-            batch = [t for _, t in todo[start : start + EMBED_BATCH]]
-            vectors.append(
-                encoder.encode(  # type: ignore[attr-defined]
-                    batch,
-                    batch_size=EMBED_BATCH,
-                    normalize_embeddings=True,
-                    show_progress_bar=False,
-                    convert_to_numpy=True,
-                )  # fmt: skip
-            )
-            if on_progress is not None:
-                on_progress(min(start + EMBED_BATCH, len(todo)), len(todo))
-        new = np.concatenate(vectors).astype(np.float32)
+        if engine == "ray":
+            from stratigraphy.data.text_ray import embed_on_ray
+
+            new = embed_on_ray([t for _, t in todo], EMBED_BATCH, address, on_progress)
+        else:
+            new = _embed_here([t for _, t in todo], on_progress)
         new_keys = np.array([k for k, _ in todo])
         shard = cache / f"{hashlib.sha256(''.join(new_keys).encode()).hexdigest()[:16]}.npz"
         atomic_write(shard, lambda tmp: np.savez(tmp, keys=new_keys, vectors=new))
         known.update(zip(new_keys.tolist(), new, strict=True))
     return np.stack([known[k] for k in keys]).astype(np.float32)
+
+
+def _embed_here(texts: list[str], on_progress: Callable[[int, int], None] | None) -> np.ndarray:
+    encoder = _load_encoder()
+    vectors = []
+    for start in range(0, len(texts), EMBED_BATCH):
+        vectors.append(
+            encoder.encode(  # type: ignore[attr-defined]
+                texts[start : start + EMBED_BATCH],
+                batch_size=EMBED_BATCH,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+            )  # fmt: skip
+        )
+        if on_progress is not None:
+            on_progress(min(start + EMBED_BATCH, len(texts)), len(texts))
+    return np.concatenate(vectors).astype(np.float32)
 
 
 def load_text_table(

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from stratigraphy.core.errors import DataValidationError
@@ -112,7 +113,7 @@ def slices_of_run(run_dir: str | Path, class_names: list[str],
                   groups: np.ndarray | None = None) -> tuple[pa.Table, dict[str, Any]]:  # fmt: skip
     """:func:`weak_slices` of a run directory's examples table (``groups`` in the data's order)."""
     path = Path(run_dir) / EXAMPLES_PARQUET
-    names = [c for c in SLICE_COLUMNS if c in pq.read_schema(path).names]
+    names = [c for c in SLICE_COLUMNS if c in ds.dataset(path, format="parquet").schema.names]
     table = pq.read_table(path, columns=names).sort_by("index")
     ex = {c: table.column(c).to_numpy() for c in names}
     return weak_slices(ex, class_names, groups)

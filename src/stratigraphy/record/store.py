@@ -116,13 +116,20 @@ class DynamicsStore:
         groups = self.row_groups()
         starts = np.array([g[0] for g in groups] + [groups[-1][0] + groups[-1][1]])
         which = np.searchsorted(starts, rows, side="right") - 1
-        for g in np.unique(which).tolist():
-            hit = np.flatnonzero(which == g)
-            part = self.read_row_group(g, signals)
-            local = rows[hit] - starts[g]
+        hits = [(g, np.flatnonzero(which == g)) for g in np.unique(which).tolist()]
+        asks = [(g, rows[hit] - starts[g]) for g, hit in hits]
+        for (_, hit), part in zip(hits, self.read_group_rows(asks, signals), strict=True):
             for name in signals:
-                out[name][hit] = part[name][local]
+                out[name][hit] = part[name]
         return out
+
+    def read_group_rows(
+        self, asks: list[tuple[int, np.ndarray]], signals: Sequence[str] = SIGNALS
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """For each ``(group, rows within it)``, those rows' signals, a group at a time."""
+        for group, local in asks:
+            part = self.read_row_group(group, signals)
+            yield {name: values[local] for name, values in part.items()}
 
     def row_groups(self) -> list[tuple[int, int]]:
         """``(first_row, rows)`` of each row group, the same in every epoch file."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from stratigraphy.core.errors import RunDirectoryError, StratigraphyError
@@ -33,9 +34,8 @@ class RunView:
     @classmethod
     def open(cls, path: str | Path) -> RunView:
         path = Path(path)
-        missing = [
-            f for f in (RUN_JSON, SUMMARY_JSON, EXAMPLES_PARQUET) if not (path / f).is_file()
-        ]
+        missing = [f for f in (RUN_JSON, SUMMARY_JSON) if not (path / f).is_file()]
+        missing += [] if (path / EXAMPLES_PARQUET).exists() else [EXAMPLES_PARQUET]
         if missing:
             raise RunDirectoryError(
                 f"{path} is not a finished stratigraphy run (missing {', '.join(missing)}); "
@@ -44,7 +44,7 @@ class RunView:
         view = cls(path)
         try:
             _ = (view.run, view.summary)  # read now, so a damaged file is named here
-            pq.read_metadata(path / EXAMPLES_PARQUET)
+            ds.dataset(path / EXAMPLES_PARQUET, format="parquet").count_rows()  # one file or parts
         except (ValueError, OSError, pa.ArrowInvalid) as exc:
             raise RunDirectoryError(
                 f"{path} holds a damaged file ({exc}); rerun `strat run` into a new --out."
