@@ -20,6 +20,8 @@ ray = pytest.importorskip("ray")
 
 @pytest.fixture(scope="module")
 def cluster():
+    if ray.is_initialized():  # a docs block may have started a default local cluster
+        ray.shutdown()
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              configure_logging=False, _node_ip_address="127.0.0.1")  # fmt: skip
     yield
@@ -219,3 +221,18 @@ def test_a_text_run_on_ray_embeds_there_fills_the_cache_and_equals_the_local_run
     client = TestClient(create_app(tmp_path / "ray"), base_url="http://127.0.0.1")
     assert client.get("/api/examples/3").json()["caption"] == texts[3]
     assert 'class="caption">the flight was' in (tmp_path / "ray" / "report.html").read_text()
+
+
+def test_scattered_labels_of_a_saved_plan_are_the_labels(tmp_path):
+    from stratigraphy.probes.build import ProbedData
+    from stratigraphy.probes.plan_file import open_plan, save_plan
+
+    labels = np.random.default_rng(1).integers(0, 7, size=5000)
+    rows = np.array([0, 4999, 17, 17, 2500])
+    probed = ProbedData.in_place(labels, rows[:3], np.array([0, 1, 0]), np.array([1, 0, 1], bool),
+                                 ["typical", "mislabeled"])  # fmt: skip
+    opened, _ = open_plan(save_plan(probed, tmp_path / "plan"))
+    np.testing.assert_array_equal(opened.labels_at(rows), labels[rows])
+    np.testing.assert_array_equal(probed.labels_at(rows), labels[rows])
+    with pytest.raises(IndexError):
+        opened.labels_at(np.array([5000]))

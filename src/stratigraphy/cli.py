@@ -156,6 +156,8 @@ _DATA_HELP = (
     "(one sub-folder per class) or a directory of idx files"
 )
 Opt = typer.Option
+Engine = Annotated[str, Opt(help="local | ray: embed texts and score examples on a Ray cluster")]
+Address = Annotated[str | None, Opt(help="with --engine ray: the cluster (default: start one)")]
 
 
 @app.command("run")
@@ -172,9 +174,7 @@ def run_cmd(
     probes: Annotated[str, Opt(help="comma-separated suites")] = ",".join(BUILTIN_SUITES),
     suite: Annotated[list[str] | None, Opt(help="user suite NAME=FILE of indices")] = None,
     noise_rate: Annotated[float | None, Opt(help="plant label errors (digits: 0.1)")] = None,
-    noise_kind: Annotated[str, Opt(help="symmetric | asymmetric (known confusions)")] = (
-        "symmetric"
-    ),
+    noise_kind: Annotated[str, Opt(help="symmetric | asymmetric (confusions)")] = "symmetric",
     corrupt_rate: Annotated[float, Opt(help="plant corrupted inputs (share)")] = 0.0,
     ood_rate: Annotated[float, Opt(help="insert out-of-distribution examples (share)")] = 0.0,
     text_column: Annotated[str | None, Opt(help="column of text (embedded offline)")] = None,
@@ -207,12 +207,8 @@ def run_cmd(
             "table; weak slices per group"
         ),
     ] = None,
-    engine: Annotated[
-        str, Opt(help="local | ray: embed texts and score examples on a Ray cluster")
-    ] = "local",
-    address: Annotated[
-        str | None, Opt(help="with --engine ray: the cluster's address (default: start one)")
-    ] = None,
+    engine: Engine = "local",
+    address: Address = None,
 ) -> None:
     """Train with probe suites mixed in, record every example's dynamics, infer its metadata."""
     flags = dict(locals())
@@ -428,6 +424,24 @@ def _load_callable(spec: str, what: str) -> Any:
     return fn
 
 
+def _reanalyse_with_progress(run_dir: Path, out: Path, engine: str, address: str | None) -> None:
+    """A finished run analysed again (``strat analyze RUN``), under a progress bar."""
+    from stratigraphy.job import reanalyse
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console) as bar:  # fmt: skip
+        task = bar.add_task("rebuilding the probes", total=None)
+
+        def progress(what: str, done: int, total: int) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+
+        summary = reanalyse(run_dir, out, engine, address, progress)
+    Console().print(
+        f"Analysed {summary['n_examples']:,} examples of {run_dir} again ({engine} engine): "
+        f"[bold]{out / 'examples.parquet'}[/bold], {summary['flags']['flagged']:,} flagged."
+    )
+
+
 @app.command("analyze")
 def analyze_cmd(
     outputs: Annotated[
@@ -449,12 +463,8 @@ def analyze_cmd(
     ] = None,
     batch_size: Annotated[int, Opt(help="batch size of the checkpoint passes")] = 256,
     device: Annotated[str, Opt(help="device of the checkpoint passes")] = "cpu",
-    engine: Annotated[
-        str, Opt(help="a finished run's re-analysis: local (one process) or ray")
-    ] = "local",
-    address: Annotated[
-        str | None, Opt(help="with --engine ray: the cluster's address (default: start one)")
-    ] = None,
+    engine: Engine = "local",
+    address: Address = None,
     out: Annotated[Path, Opt("--out", "-o", help="directory for examples.parquet")] = Path(
         "runs/analyzed"
     ),
@@ -464,30 +474,7 @@ def analyze_cmd(
     (`strat analyze RUN --engine ray`)."""
     with _user_errors():
         if len(outputs) == 1 and (outputs[0] / "run.json").is_file():
-            from stratigraphy.job import reanalyse
-
-            with Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-            ) as bar:
-                task = bar.add_task("rebuilding the probes", total=None)
-                summary = reanalyse(
-                    outputs[0],
-                    out,
-                    engine,
-                    address,
-                    lambda what, done, total: bar.update(
-                        task, description=what, completed=done, total=total
-                    ),
-                )
-            Console().print(
-                f"Analysed {summary['n_examples']:,} examples of {outputs[0]} again "
-                f"({engine} engine): [bold]{out / 'examples.parquet'}[/bold], "
-                f"{summary['flags']['flagged']:,} flagged."
-            )
+            _reanalyse_with_progress(outputs[0], out, engine, address)
             return
         if engine != "local":
             raise ConfigError("--engine applies to a finished run directory.")

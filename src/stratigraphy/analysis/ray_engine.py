@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from stratigraphy.analysis.example_table import ExampleTable
 from stratigraphy.analysis.tally import Tally, candidate_values
 from stratigraphy.core.atomic import atomic_write_table
 from stratigraphy.core.cluster import connect
@@ -62,7 +63,7 @@ def read_group_rows(store_dir: str, group: int, local: np.ndarray,
 
 def plan_parts(table: Any, groups: list[tuple[int, int]], chunk_rows: int) -> list[list[Bounds]]:
     """Per row group of the store, the ``(lo, hi, start, stop)`` of each of its chunks: which
-    examples each chunk's real rows cover (see ``_ExampleTable.bounds``)."""
+    examples each chunk's real rows cover (see ``ExampleTable.bounds``)."""
     plans: list[list[Bounds]] = []
     lo = 0
     for start, n in groups:
@@ -80,11 +81,9 @@ def score_part(state: tuple[Any, list[str], bool], store_dir: str, plan_dir: str
                first: int, chunks: list[Bounds], path: str) -> dict[str, Any]:  # fmt: skip
     """One row group: map the plan, read the group, score its chunks, write its part, return
     its tally pieces."""
-    from stratigraphy.analysis.engine import _ExampleTable
-
     engine, names, keep_candidates = state
     probed, columns = open_plan(plan_dir)
-    table = _ExampleTable(probed, names, engine.suites_, columns)
+    table = ExampleTable(probed, names, engine.suites_, columns)
     signals = DynamicsStore(store_dir).read_row_group(group)
     tally = Tally(probed, None)
     parts: list[pa.Table] = []
@@ -119,8 +118,6 @@ def run_on_ray(
     ``AnalysisEngine.run`` does in one process. A plan opened with
     :func:`~stratigraphy.probes.plan_file.open_plan` (and no further ``columns``) is used where
     it lies; otherwise it is saved beside ``out`` for the tasks and removed afterwards."""
-    from stratigraphy.analysis.engine import _ExampleTable
-
     ray = connect(address)
     groups = store.row_groups()
     saved = probed.directory is None or bool(columns)
@@ -130,7 +127,7 @@ def run_on_ray(
         save_plan(probed, plan_dir, columns)
     try:
         opened, opened_columns = open_plan(plan_dir)
-        table = _ExampleTable(opened, class_names, engine.suites_, opened_columns)
+        table = ExampleTable(opened, class_names, engine.suites_, opened_columns)
         plans = plan_parts(table, groups, engine.config.chunk_rows)
         out.mkdir(parents=True, exist_ok=True)
         for stale in out.glob("part-*.parquet"):

@@ -70,7 +70,8 @@ def embed_texts(
         if engine == "ray":
             from stratigraphy.data.text_ray import embed_on_ray
 
-            new = embed_on_ray([t for _, t in todo], EMBED_BATCH, address, on_progress)
+            new = embed_on_ray([t for _, t in todo], EMBED_BATCH, _load_encoder, address,
+                               on_progress)  # fmt: skip
         else:
             new = _embed_here([t for _, t in todo], on_progress)
         new_keys = np.array([k for k, _ in todo])

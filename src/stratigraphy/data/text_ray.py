@@ -19,10 +19,8 @@ DIMS = 384
 class _Encoder:
     """One sentence encoder per Ray actor, loaded once and applied to each batch."""
 
-    def __init__(self, batch_size: int) -> None:
-        from stratigraphy.data.text import _load_encoder
-
-        self.model: Any = _load_encoder()
+    def __init__(self, batch_size: int, load: Callable[[], Any]) -> None:
+        self.model: Any = load()
         self.batch_size = batch_size
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -36,10 +34,12 @@ class _Encoder:
 def embed_on_ray(
     texts: Sequence[str],
     batch_size: int,
+    load: Callable[[], Any],
     address: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """N×384 float32 embeddings of ``texts``, computed by the cluster at ``address``."""
+    """N×384 float32 embeddings of ``texts``, computed by the cluster at ``address`` with the
+    encoder ``load()`` returns (called once per actor, on the worker)."""
     ray = connect(address)
     ray.data.DataContext.get_current().enable_progress_bars = False  # ``on_progress`` reports
     logging.getLogger("ray.data").setLevel(logging.WARNING)
@@ -48,8 +48,9 @@ def embed_on_ray(
     step = max(batch_size, -(-len(texts) // (4 * actors)))
     blocks = [table.slice(start, step) for start in range(0, len(texts), step)]
     embedded = ray.data.from_arrow(blocks).map_batches(
-        _Encoder, fn_constructor_kwargs={"batch_size": batch_size}, batch_size=batch_size,
-        batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1,
+        _Encoder, fn_constructor_kwargs={"batch_size": batch_size, "load": load},
+        batch_size=batch_size, batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1,
     )  # fmt: skip
     out = np.empty((len(texts), DIMS), dtype=np.float32)
     done = 0

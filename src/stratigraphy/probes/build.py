@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from stratigraphy.core.errors import ConfigError, DataValidationError, ProbeBudgetError
+from stratigraphy.core.scattered import read_scattered
 from stratigraphy.core.seeding import stream
 from stratigraphy.data.checks import check_arrays, check_indices
 from stratigraphy.probes.suites import (
@@ -110,6 +111,14 @@ class ProbedData:
     @property
     def probe_rows(self) -> np.ndarray:
         return self.probes.column("row").to_numpy()
+
+    def labels_at(self, rows: np.ndarray) -> np.ndarray:
+        """The training labels of ``rows``. From a plan opened from disk they are read value by
+        value, so a scattered sample (the reference rows) does not map in every page of the
+        labels: the Ray driver's memory stays flat in N."""
+        if isinstance(self.y, np.memmap) and self.y.filename is not None:
+            return read_scattered(self.y, rows)
+        return self.y[rows]
 
     @cached_property
     def n_kept(self) -> int:
