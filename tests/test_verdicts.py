@@ -127,6 +127,29 @@ def test_a_kind_with_no_share_flags_nothing_and_kinds_combine() -> None:
     assert none.summary()["evidence_cut"] == {"a": None}
 
 
+def test_members_of_another_kind_count_as_problems_found_not_as_false_flags() -> None:
+    """Kind a's members (10%) and kind b's (10%) both score high on a's evidence. Counting b's
+    probes at b's share in a's alternative flags the b members that a's evidence reaches (they
+    are problems) instead of treating them as clean: over repetitions the mean share of
+    flagged clean rows stays at the level, and a flags far more than without them."""
+    false_shares, gain = [], []
+    for rep in range(10):
+        rng = np.random.default_rng(rep)
+        kind = rng.choice(3, size=20_000, p=[0.8, 0.1, 0.1])
+        score = np.array([0.0, 3.0, 2.0])[kind] + rng.standard_normal(kind.size)
+        probes = {"a": 3.0 + rng.standard_normal(300), "b": 2.0 + rng.standard_normal(300)}
+        prior = {"a": 0.1, "b": 0.1}
+        alone = MixtureFlagger.fit(["a"], {"a": probes["a"]}, {"a": score}, prior)
+        joint = MixtureFlagger.fit(["a"], {"a": probes["a"]}, {"a": score}, prior,
+                                   others={"a": {"b": probes["b"]}})  # fmt: skip
+        flags_alone = alone.flag(alone.q_values({"a": score})["a"])
+        flags = joint.flag(joint.q_values({"a": score})["a"])
+        false_shares.append((kind[flags] == 0).mean())
+        gain.append(flags.sum() / max(flags_alone.sum(), 1))
+    assert np.mean(false_shares) <= 0.12
+    assert np.median(gain) > 3
+
+
 def test_a_run_judges_every_example_and_gives_every_flag_a_reason(digits_run) -> None:
     ex = digits_run.examples.to_pandas()
     summary = digits_run.summary
@@ -149,3 +172,17 @@ def test_prevalence_recovers_the_planted_share_on_digits(digits_run) -> None:
     assert abs(prev["share"]["mislabeled"] - truth) < 0.03
     assert prev["low"]["mislabeled"] <= prev["share"]["mislabeled"] <= prev["high"]["mislabeled"]
     assert prev["share"]["corrupted"] + prev["share"]["random_input"] < 0.02
+
+
+def test_a_lowered_share_goes_to_the_kinds_named_and_intervals_follow() -> None:
+    """Lowering a problem kind's share (its mixture bound) hands the freed share to the clean
+    kinds only, in proportion, and keeps every estimate inside its interval."""
+    from stratigraphy.analysis.prevalence import Prevalence
+
+    share, low, high = [0.5, 0.3, 0.15, 0.05], [0.45, 0.25, 0.1, 0.03], [0.55, 0.35, 0.2, 0.07]
+    prev = Prevalence(list("tamr"), np.array(share), np.array(low), np.array(high), 100)
+    lowered = prev.with_share(3, 0.01, 0.0, 0.02, into=[0, 1])
+    assert lowered.share.sum() == pytest.approx(1.0)
+    assert lowered.share[2] == 0.15 and lowered.share[3] == 0.01
+    assert lowered.share[0] / lowered.share[1] == pytest.approx(0.5 / 0.3)
+    assert (lowered.low <= lowered.share).all() and (lowered.share <= lowered.high).all()

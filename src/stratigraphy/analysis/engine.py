@@ -172,46 +172,59 @@ class AnalysisEngine:
                              suite_ids[heldout], train, like)  # fmt: skip
         self.train_priors_ = train
         ref_candidates = mislabel_candidates(ref_scores, self._p_mislabeled(ref_proba), self.ranks_)
-        ref_mislabel = ref_candidates[self.chosen_][real]
         # The flags and the wrong-label share are measured against the calibration probes
         # (drawn like the data's own errors) where the probes have them.
         wrong = np.isin(names, [s for s in self.suites_ if suite_info(s).label_wrong])
         held = np.where(wrong & calibration.any(), calibration, heldout)
-        probe_mislabel = candidates[self.chosen_][held]
-        self.notes_: list[str] = list(like.notes_) if like is not None else []
-        if like is None:
-            self._tighten_wrong_label_shares(ref_mislabel, probe_mislabel, names[held])
-        self.priors_ = self.prevalence_.share
-        self._fit_flags(
-            self._kind_scores(ref_proba[self.method_][real], ref_mislabel),
-            self._kind_scores(proba[self.method_][held], probe_mislabel),
-            names[held],
-        )
+        self._fit_shares_and_flags(
+            (ref_proba[self.method_][real], ref_candidates[self.chosen_][real]),
+            (proba[self.method_][held], candidates[self.chosen_][held]), names[held], like,
+        )  # fmt: skip
         return self
 
-    def _tighten_wrong_label_shares(self, real: np.ndarray, probes: np.ndarray,
-                                    probe_suite: np.ndarray) -> None:  # fmt: skip
-        """A wrong-label kind's share is at most the mixture-proportion bound of its evidence
-        (see :mod:`stratigraphy.analysis.flags`): the smaller of that and EM's is kept, unless
-        the bound falls far below EM's (more than ``MPE_FALLBACK`` and under half), where the
-        probes do not resemble the data's label errors; then EM's stays, with a note."""
-        for j, suite in enumerate(self.suites_):
-            if not suite_info(suite).label_wrong:
-                continue
-            own = probes[probe_suite == suite]
-            bound = mixture_proportion(real, own)
-            em = float(self.prevalence_.share[j])
-            if em - bound > MPE_FALLBACK and bound < em / 2:
+    def _fit_shares_and_flags(self, real: tuple[np.ndarray, np.ndarray],
+                              probes: tuple[np.ndarray, np.ndarray], probe_suite: np.ndarray,
+                              like: AnalysisEngine | None) -> None:  # fmt: skip
+        """Tighten the kinds' shares by their probes (unless ``like``'s are shared), then fit
+        the flags; ``real`` and ``probes``: the chosen inferer's posteriors and the mislabel
+        score of the real reference rows and of the probes the kinds are measured against."""
+        self.notes_: list[str] = list(like.notes_) if like is not None else []
+        if like is None:
+            self._tighten_shares(self._kind_scores(*real, adjust=False),
+                                 self._kind_scores(*probes, adjust=False), probe_suite)  # fmt: skip
+        self.priors_ = self.prevalence_.share
+        self._fit_flags(self._kind_scores(*real), self._kind_scores(*probes), probe_suite)
+
+    def _tighten_shares(self, real: dict[str, np.ndarray], probes: dict[str, np.ndarray],
+                        probe_suite: np.ndarray) -> None:  # fmt: skip
+        """Each problem kind's share is at most the mixture-proportion bound of its evidence
+        against its probes (see :mod:`stratigraphy.analysis.flags`); the smaller of that and
+        the estimate is kept, the freed share going to the clean kinds. For a wrong-label kind
+        whose bound falls far below the estimate (more than ``MPE_FALLBACK`` and under half),
+        the probes do not resemble the data's label errors; the estimate stays, with a note."""
+        clean = [self.suites_.index(c) for c in self._clean_suites()]
+        for kind in self._flag_kinds():
+            j = self.suites_.index(kind)
+            own = probes[kind][probe_suite == kind]
+            bound = mixture_proportion(real[kind], own)
+            estimate = float(self.prevalence_.share[j])
+            if (
+                suite_info(kind).label_wrong
+                and estimate - bound > MPE_FALLBACK
+                and (bound < estimate / 2)
+            ):
                 self.notes_.append(
-                    f"The {suite} calibration probes score higher than this data's own label "
-                    f"errors (mixture bound {bound:.1%} against EM's {em:.1%}): the label "
+                    f"The {kind} calibration probes score higher than this data's own label "
+                    f"errors (mixture bound {bound:.1%} against EM's {estimate:.1%}): the label "
                     "noise is unlike the probes' (systematic, between a few classes), so the "
                     "estimated share and the flags' error rate are less certain."
                 )
                 continue
-            if bound < em:
-                low, high = mixture_proportion_interval(real, own, self.config.seed)
-                self.prevalence_ = self.prevalence_.with_share(j, bound, low, min(high, em))
+            if bound < estimate:
+                low, high = mixture_proportion_interval(real[kind], own, self.config.seed)
+                self.prevalence_ = self.prevalence_.with_share(
+                    j, bound, low, min(high, estimate), into=clean or None
+                )
 
     def _fit_prevalence(self, real: np.ndarray, heldout: np.ndarray, heldout_suite: np.ndarray,
                         train: np.ndarray, like: AnalysisEngine | None) -> None:  # fmt: skip
@@ -251,10 +264,12 @@ class AnalysisEngine:
     def _flag_kinds(self) -> list[str]:
         return [s for s in self.suites_ if suite_info(s).flagged]
 
-    def _kind_scores(self, best: np.ndarray, mislabel: np.ndarray) -> dict[str, np.ndarray]:
+    def _kind_scores(
+        self, best: np.ndarray, mislabel: np.ndarray, adjust: bool = True
+    ) -> dict[str, np.ndarray]:
         """Each problem kind's evidence: ``mislabel_score`` for a wrong-label kind, its posterior
-        under the data's priors otherwise."""
-        adjusted = self.adjusted(best)
+        (under the data's priors, or with ``adjust=False`` the balanced suites') otherwise."""
+        adjusted = self.adjusted(best) if adjust else best
         return {
             s: mislabel if suite_info(s).label_wrong else adjusted[:, self.suites_.index(s)]
             for s in self._flag_kinds()
@@ -271,6 +286,7 @@ class AnalysisEngine:
         self.flagger_ = MixtureFlagger.fit(
             kinds, {k: probes[k][probe_suite == k] for k in kinds}, reference,
             {k: share[k] for k in kinds}, self.config.fdr,
+            {k: {j: probes[k][probe_suite == j] for j in kinds if j != k} for k in kinds},
         )  # fmt: skip
 
     def adjusted(self, best: np.ndarray) -> np.ndarray:

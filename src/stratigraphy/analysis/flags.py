@@ -13,7 +13,11 @@ evidence at least t, the expected share of false flags is then
     FDR(t) = 1 − π · S_probes(t) / S_real(t)
 
 (Efron's two-groups model, Storey's estimator with the alternative known), where S are the
-survival functions of the real rows and of the probes. A row's q-value is the smallest
+survival functions of the real rows and of the probes. A flag is false when the example is
+clean: a member of another problem kind whose evidence also reaches t (an inserted image
+scores high on ``mislabel_score`` too) is a problem found, so the other kinds' probes, at
+their own shares, join the alternative: π · S_probes(t) becomes Σ_j π_j · S_probes_j(t), each
+on this kind's evidence. A row's q-value is the smallest
 FDR(t) over the thresholds t at or below its evidence; it is flagged when its q-value is at
 most ``fdr``. Each kind keeps its own flags at that level, so their union does too. π is the
 kind's estimated share; where it is zero the kind flags nothing.
@@ -117,10 +121,17 @@ class MixtureFlagger:
         reference: dict[str, np.ndarray],
         prior: dict[str, float],
         fdr: float = DEFAULT_FDR,
+        others: dict[str, dict[str, np.ndarray]] | None = None,
     ) -> MixtureFlagger:
         """``probes``: each kind's probes' evidence; ``reference``: the real rows' (a sample
-        stands for all); ``prior``: each kind's share of the real rows."""
-        cuts = {k: _kind_cut(reference[k], probes[k], prior[k]) for k in kinds}
+        stands for all); ``prior``: each kind's share of the real rows; ``others[k][j]``: kind
+        ``k``'s evidence on kind ``j``'s probes (problems of another kind, counted as found)."""
+        others = others or {}
+        cuts = {
+            k: _kind_cut(reference[k], probes[k], prior[k],
+                         [(prior[j], v) for j, v in others.get(k, {}).items() if j != k])
+            for k in kinds
+        }  # fmt: skip
         return cls(kinds, cuts, fdr)
 
     def q_values(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -143,7 +154,12 @@ class MixtureFlagger:
         }
 
 
-def _kind_cut(reference: np.ndarray, probes: np.ndarray, prior: float) -> KindCut:
+def _kind_cut(
+    reference: np.ndarray,
+    probes: np.ndarray,
+    prior: float,
+    others: list[tuple[float, np.ndarray]] | None = None,
+) -> KindCut:
     real = np.sort(_finite(reference))
     alt = np.sort(_finite(probes))
     thresholds = np.unique(real)
@@ -151,6 +167,10 @@ def _kind_cut(reference: np.ndarray, probes: np.ndarray, prior: float) -> KindCu
         thresholds = np.unique(np.quantile(real, np.linspace(0, 1, MAX_THRESHOLDS)))
     if prior <= 0 or alt.size == 0 or thresholds.size == 0:
         return KindCut(thresholds, np.ones(thresholds.size), float(prior), int(alt.size))
-    fdr = 1.0 - prior * survival(alt, thresholds) / np.maximum(survival(real, thresholds), 1e-12)
+    found = prior * survival(alt, thresholds)
+    for share, values in others or []:
+        if share > 0 and np.size(values):
+            found += share * survival(np.sort(_finite(values)), thresholds)
+    fdr = 1.0 - found / np.maximum(survival(real, thresholds), 1e-12)
     q = np.minimum.accumulate(np.clip(fdr, 0.0, 1.0))
     return KindCut(thresholds, q, float(prior), int(alt.size))

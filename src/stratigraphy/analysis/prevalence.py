@@ -75,14 +75,21 @@ class Prevalence:
     high: np.ndarray
     n: int
 
-    def with_share(self, j: int, value: float, low: float, high: float) -> Prevalence:
+    def with_share(
+        self, j: int, value: float, low: float, high: float, into: list[int] | None = None
+    ) -> Prevalence:
         """The same estimate with kind ``j``'s share lowered to ``value`` (interval ``low`` to
-        ``high``); the freed share goes to the other kinds in proportion to theirs."""
+        ``high``); the freed share goes to the kinds ``into`` (default: all others) in
+        proportion to theirs."""
         share = self.share.astype(np.float64).copy()
-        others = np.arange(share.size) != j
-        share[others] *= (1.0 - value) / max(float(share[others].sum()), _FLOOR)
+        others = np.zeros(share.size, dtype=bool)
+        others[[i for i in (into if into is not None else range(share.size)) if i != j]] = True
+        grow = 1.0 + (share[j] - value) / max(float(share[others].sum()), _FLOOR)
+        share[others] *= grow
         share[j] = value
         lows, highs = self.low.astype(np.float64).copy(), self.high.astype(np.float64).copy()
+        lows[others] *= grow
+        highs[others] = np.minimum(highs[others] * grow, 1.0)
         lows[j], highs[j] = min(low, value), max(high, value)
         return Prevalence(self.suites, share, lows, highs, self.n)
 
