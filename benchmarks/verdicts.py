@@ -17,7 +17,7 @@ fold, the engine) and cleanlab runs on the same planted data with the same model
 
     python benchmarks/verdicts.py                          # every setting
     python benchmarks/verdicts.py --only fmnist-none,tweets-crowd [--limit 20000] [--epochs 15]
-    python benchmarks/verdicts.py --clean-sampling halves   # typical/atypical probes span the data
+    python benchmarks/verdicts.py --clean-sampling extremes # MAP-D's most and least typical probes
 
 Fashion-MNIST settings use its first ``--limit`` training images (default 20,000) so that the
 six trainings of a setting (one run, five cross-validation folds) fit on two CPU cores.
@@ -76,7 +76,7 @@ SETTINGS = [
 
 
 def _config(
-    s: Setting, out: Path, epochs: int, seed: int, clean_sampling: str = "extremes"
+    s: Setting, out: Path, epochs: int, seed: int, clean_sampling: str = "halves"
 ) -> RunConfig:
     flags = {**s.plant, "model": "mlp", "epochs": epochs, "clean_sampling": clean_sampling}
     if s.data == "tweets":
@@ -91,8 +91,10 @@ def _fmnist(limit: int) -> LabelledData:
     return LabelledData(d.X[:limit], d.y[:limit], d.class_names, name=f"fashion-mnist[:{limit}]")
 
 
-def evaluate(s: Setting, epochs: int, seed: int, limit: int, clean_sampling: str) -> dict:
-    out = OUT / "verdicts" / s.name
+def evaluate(
+    s: Setting, epochs: int, seed: int, limit: int, clean_sampling: str, with_cleanlab: bool = True
+) -> dict:
+    out = OUT / "verdicts" / (s.name + ("" if clean_sampling == "halves" else f"-{clean_sampling}"))
     cfg = _config(s, out, epochs, seed, clean_sampling)
     if out.exists():
         shutil.rmtree(out)
@@ -117,6 +119,7 @@ def evaluate(s: Setting, epochs: int, seed: int, limit: int, clean_sampling: str
         for k, suite in KIND_TO_SUITE.items()
     }  # fmt: skip
     problem = np.asarray(kind != "clean")
+    np.save(out / "planted_kind.npy", np.asarray(kind, dtype=str))
     flagged = ex.flagged.to_numpy()
     r["flags"] = {
         "flagged": int(flagged.sum()),
@@ -130,7 +133,19 @@ def evaluate(s: Setting, epochs: int, seed: int, limit: int, clean_sampling: str
                    "allowed": est_problems + 0.1 * flagged.sum()}  # fmt: skip
     plan = plan_fixes(out, "relabel", use_review=False)
     r["fix_removed_share"] = float((~plan.keep).mean())
+    r.update(_against_cleanlab(data, problem, epochs, seed) if with_cleanlab else {})
+    truth = planted.label_errors if planted is not None and planted.label_errors.any() else None
+    if s.name == "tweets-crowd":
+        conf = read_table(TWEETS).column("airline_sentiment_confidence").to_numpy()
+        truth = np.asarray(conf, dtype=np.float64) < 0.6
+    if truth is not None:
+        r["ap"] = _ap(ex, summary, truth, r.get("cleanlab_score"))
+    r.pop("cleanlab_score", None)
+    return r
 
+
+def _against_cleanlab(data: LabelledData, problem: np.ndarray, epochs: int, seed: int) -> dict:
+    """cleanlab's estimates from 5-fold cross-validated probabilities of the same MLP."""
     from cleanlab.count import estimate_joint, num_label_issues
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
@@ -139,7 +154,8 @@ def evaluate(s: Setting, epochs: int, seed: int, limit: int, clean_sampling: str
     cl_score = 1.0 - get_label_quality_scores(data.y, probs)
     cl_issues = find_label_issues(data.y, probs)
     joint = estimate_joint(data.y, probs)
-    r["cleanlab"] = {
+    n = data.n
+    cleanlab = {
         "num_label_issues_share": float(num_label_issues(data.y, probs) / n),
         "joint_noise_share": float(1.0 - np.trace(joint)),
         "flagged": int(cl_issues.sum()),
@@ -147,23 +163,22 @@ def evaluate(s: Setting, epochs: int, seed: int, limit: int, clean_sampling: str
         "recall": float(cl_issues[problem].mean()) if problem.any() else float("nan"),
         "wall_s": cl_wall,
     }
-    truth = planted.label_errors if planted is not None and planted.label_errors.any() else None
-    if s.name == "tweets-crowd":
-        conf = read_table(TWEETS).column("airline_sentiment_confidence").to_numpy()
-        truth = np.asarray(conf, dtype=np.float64) < 0.6
-    if truth is not None:
-        aps = {name: detection_quality(mislabel_direction(name) * ex[name].to_numpy(), truth)["ap"]
-               for name in SCORES if name in ex}  # fmt: skip
-        best = max(aps, key=lambda k: aps[k])
-        r["ap"] = {
-            "reference": int(truth.sum()),
-            "mislabel_score": detection_quality(ex.mislabel_score.to_numpy(), truth)["ap"],
-            "chosen": summary["mislabel_score"]["chosen"],
-            "best_classic": best,
-            "best_classic_ap": aps[best],
-            "cleanlab": detection_quality(cl_score, truth)["ap"],
-        }
-    return r
+    return {"cleanlab": cleanlab, "cleanlab_score": cl_score}
+
+
+def _ap(ex, summary: dict, truth: np.ndarray, cl_score: np.ndarray | None) -> dict:
+    """AP of ``mislabel_score``, of the best classic score and of cleanlab's against ``truth``."""
+    aps = {name: detection_quality(mislabel_direction(name) * ex[name].to_numpy(), truth)["ap"]
+           for name in SCORES if name in ex}  # fmt: skip
+    best = max(aps, key=lambda k: aps[k])
+    return {
+        "reference": int(truth.sum()),
+        "mislabel_score": detection_quality(ex.mislabel_score.to_numpy(), truth)["ap"],
+        "chosen": summary["mislabel_score"]["chosen"],
+        "best_classic": best,
+        "best_classic_ap": aps[best],
+        "cleanlab": detection_quality(cl_score, truth)["ap"] if cl_score is not None else None,
+    }
 
 
 def print_setting(r: dict) -> None:
@@ -172,28 +187,34 @@ def print_setting(r: dict) -> None:
     print("|---|---|---|---|")
     for suite, p in r["prevalence"].items():
         print(f"| {suite} | {p['truth']:.1%} | {p['share']:.1%} | {p['low']:.1%}–{p['high']:.1%} |")
-    c = r["cleanlab"]
-    print(f"\ncleanlab (5-fold CV, same MLP): num_label_issues {c['num_label_issues_share']:.1%}, "
-          f"1 − trace(estimate_joint) {c['joint_noise_share']:.1%}.\n")  # fmt: skip
+    c = r.get("cleanlab")
+    if c:
+        print(f"\ncleanlab (5-fold CV, same MLP): num_label_issues "
+              f"{c['num_label_issues_share']:.1%}, 1 − trace(estimate_joint) "
+              f"{c['joint_noise_share']:.1%}.\n")  # fmt: skip
     f = r["flags"]
     caught = f"{f['caught']:.3f}" if f["caught"] == f["caught"] else "—"
     print(f"- flags at fdr 0.1: {f['flagged']} ({f['by_kind']}), realised false share "
           f"{f['false_share']:.3f}, planted problems caught {caught}; corrupted or random-input "
           f"verdicts {f['corrupted_or_random']:.2%}")  # fmt: skip
-    print(f"- cleanlab find_label_issues: {c['flagged']} flagged, precision {c['precision']:.3f}, "
-          f"recall {c['recall']:.3f}")  # fmt: skip
+    if c:
+        print(f"- cleanlab find_label_issues: {c['flagged']} flagged, precision "
+              f"{c['precision']:.3f}, recall {c['recall']:.3f}")  # fmt: skip
     if "ap" in r:
         a = r["ap"]
         print(f"- AP against {a['reference']} references: mislabel_score ({a['chosen']}) "
               f"{a['mislabel_score']:.3f}; best classic ({a['best_classic']}) "
-              f"{a['best_classic_ap']:.3f}; cleanlab {a['cleanlab']:.3f}")  # fmt: skip
+              f"{a['best_classic_ap']:.3f}; cleanlab "
+              f"{a['cleanlab'] if a['cleanlab'] is None else round(a['cleanlab'], 3)}")  # fmt: skip
     q = r["review"]
     print(f"- strat fix --policy relabel removes {r['fix_removed_share']:.2%}; review queue "
           f"{q['queue']} against {q['estimated_problems']:.0f} estimated problems "
           f"(+ allowed false share: {q['allowed']:.0f})")  # fmt: skip
-    print(f"- unscored rows {r['unscored']}; main training {r['training_s']:.0f} s, source fold "
-          f"{r['source_fold_s']:.0f} s ({r['source_fold_s'] / r['training_s']:.0%} more); "
-          f"run wall {r['wall_s']:.0f} s, cleanlab {c['wall_s']:.0f} s")  # fmt: skip
+    print(
+        f"- unscored rows {r['unscored']}; main training {r['training_s']:.0f} s, source fold "
+        f"{r['source_fold_s']:.0f} s ({r['source_fold_s'] / r['training_s']:.0%} more); "
+        f"run wall {r['wall_s']:.0f} s" + (f", cleanlab {c['wall_s']:.0f} s" if c else "")
+    )
 
 
 def main() -> None:
@@ -202,7 +223,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=20_000)
-    ap.add_argument("--clean-sampling", default="extremes", choices=("extremes", "halves"))
+    ap.add_argument("--clean-sampling", default="halves", choices=("extremes", "halves"))
+    ap.add_argument("--no-cleanlab", action="store_true", help="skip cleanlab's 5-fold runs")
     args = ap.parse_args()
     wanted = set(args.only.split(","))
     results = []
@@ -215,11 +237,15 @@ def main() -> None:
         if s.data == "tweets" and not TWEETS.is_file():
             print(f"skipping {s.name}: {TWEETS} is absent")
             continue
-        r = evaluate(s, args.epochs, args.seed, args.limit, args.clean_sampling)
+        r = evaluate(
+            s, args.epochs, args.seed, args.limit, args.clean_sampling, not args.no_cleanlab
+        )
         print_setting(r)
         sys.stdout.flush()
         results.append(r)
-        (OUT / "verdicts.json").write_text(json.dumps(results, indent=1, default=float))
+        (OUT / f"verdicts-{args.clean_sampling}.json").write_text(
+            json.dumps(results, indent=1, default=float)
+        )
 
 
 if __name__ == "__main__":

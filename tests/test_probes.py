@@ -110,10 +110,11 @@ def test_same_seed_same_probes():
 
 
 def test_clean_probes_can_span_the_data_instead_of_its_extremes(probed):
-    """``extremes``: the 20 most typical are the typical probes; ``halves``: a random 20 of the
-    upper half (not only its top) and a random 20 of the agreeing lower half."""
-    X, y, p = probed
-    halves = build_probes(X, y, 4, ProbeConfig(size=20, seed=0, clean_sampling="halves"))
+    """``extremes``: the 20 most typical are the typical probes; ``halves`` (the default): a
+    random 20 of the upper half (not only its top) and a random 20 of the agreeing lower half."""
+    X, y, _ = probed
+    p = build_probes(X, y, 4, ProbeConfig(size=20, seed=0, clean_sampling="extremes"))
+    halves = build_probes(X, y, 4, ProbeConfig(size=20, seed=0))
     typ = p.typicality.score
 
     def sources(q, suite):
