@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from stratigraphy import DynamicsRecorder, DynamicsStore
 from stratigraphy.curate.sampling import PruningSampler
 
 ROOT = Path(__file__).resolve().parents[1]
+GLOO_TEARDOWN_ABORT = "terminate called without an active exception"
 N = 11
 
 
@@ -93,6 +95,11 @@ def test_torchrun_example_records_every_example_once(tmp_path: Path, prune: floa
         "--epochs", "3", "--prune", str(prune),
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    if proc.returncode != 0 and GLOO_TEARDOWN_ABORT in proc.stderr:
+        # gloo's C++ threads now and then abort a rank (SIGABRT) on a loaded 2-core machine;
+        # that one known failure gets one more try, any other fails at once.
+        shutil.rmtree(out, ignore_errors=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "ddp_summary.json").read_text())
     store = DynamicsStore(out / "dynamics")
