@@ -208,11 +208,8 @@ class AnalysisEngine:
             own = probes[kind][probe_suite == kind]
             bound = mixture_proportion(real[kind], own)
             estimate = float(self.prevalence_.share[j])
-            if (
-                suite_info(kind).label_wrong
-                and estimate - bound > MPE_FALLBACK
-                and (bound < estimate / 2)
-            ):
+            unlike = estimate - bound > MPE_FALLBACK and bound < estimate / 2
+            if suite_info(kind).label_wrong and unlike:
                 self.notes_.append(
                     f"The {kind} calibration probes score higher than this data's own label "
                     f"errors (mixture bound {bound:.1%} against EM's {estimate:.1%}): the label "

@@ -83,7 +83,8 @@ class Prevalence:
         proportion to theirs."""
         share = self.share.astype(np.float64).copy()
         others = np.zeros(share.size, dtype=bool)
-        others[[i for i in (into if into is not None else range(share.size)) if i != j]] = True
+        others[into if into is not None else slice(None)] = True
+        others[j] = False
         grow = 1.0 + (share[j] - value) / max(float(share[others].sum()), _FLOOR)
         share[others] *= grow
         share[j] = value
