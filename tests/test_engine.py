@@ -108,3 +108,28 @@ def test_suggested_labels_take_the_most_frequent_other_prediction() -> None:
     flagged = np.array([True, True, True])
     np.testing.assert_array_equal(suggest_labels(labels, pred, flagged, 2), [2, 0, 3])
     np.testing.assert_array_equal(suggest_labels(labels, pred, ~flagged, 2), labels)
+
+
+@pytest.mark.parametrize("n_suites", [2, 5])
+def test_classifier_rows_do_not_depend_on_their_batch(n_suites: int) -> None:
+    """The classifier's probabilities are scikit-learn's, and a row scored alone or in a
+    batch of any size gets the same bits (the engine writes one table whatever the chunks)."""
+    from stratigraphy.analysis.inference import TrajectoryClassifier, trajectory_inputs
+
+    rng = np.random.default_rng(3)
+    n, epochs = 1851, 12
+    sig = {"loss": rng.random((n, epochs), dtype=np.float32),
+           "margin": rng.standard_normal((n, epochs), dtype=np.float32),
+           "p_label": rng.random((n, epochs), dtype=np.float32),
+           "pred": rng.integers(0, 3, (n, epochs)),
+           "el2n": rng.random((n, epochs), dtype=np.float32)}  # fmt: skip
+    labels = rng.integers(0, 3, n)
+    model = TrajectoryClassifier().fit(sig, labels, np.arange(n), rng.integers(0, n_suites, n),
+                                       n_suites)  # fmt: skip
+    whole = model.predict_proba(sig, labels, np.arange(n))
+    np.testing.assert_allclose(whole, model.model_.predict_proba(trajectory_inputs(sig, labels)),
+                               atol=1e-6)  # fmt: skip
+    for lo, hi in [(n - 1, n), (n - 8, n), (97, 194)]:
+        part = model.predict_proba({k: v[lo:hi] for k, v in sig.items()}, labels[lo:hi],
+                                   np.arange(lo, hi))  # fmt: skip
+        np.testing.assert_array_equal(part, whole[lo:hi])

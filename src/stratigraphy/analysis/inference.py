@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import expit, softmax
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix
 from sklearn.pipeline import make_pipeline
@@ -108,10 +109,21 @@ class TrajectoryClassifier:
         for start in range(0, labels.shape[0], PREDICT_CHUNK):
             part = slice(start, start + PREDICT_CHUNK)
             sig = {k: v[part] for k, v in signals.items()}
-            out[part, self.model_.classes_] = self.model_.predict_proba(
-                trajectory_inputs(sig, labels[part])
-            )
+            out[part, self.model_.classes_] = self._proba(trajectory_inputs(sig, labels[part]))
         return out
+
+    def _proba(self, features: np.ndarray) -> np.ndarray:
+        """The model's class probabilities, each row's logits summed on their own: a matrix
+        product's last bit depends on how many rows share the batch (BLAS picks its kernel by
+        shape), and a row's verdict must not depend on the chunk it was scored in."""
+        scaler, model = self.model_[0], self.model_[-1]
+        z = scaler.transform(features).astype(np.float64)
+        coef = model.coef_.astype(np.float64)
+        logits = np.stack([(z * w).sum(1) for w in coef], axis=1) + model.intercept_
+        if logits.shape[1] == 1:
+            p = expit(logits[:, 0])
+            return np.stack([1.0 - p, p], axis=1)
+        return softmax(logits, axis=1)
 
 
 Inferer = KNNInferer | TrajectoryClassifier
