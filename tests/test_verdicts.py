@@ -164,11 +164,13 @@ def test_a_run_judges_every_example_and_gives_every_flag_a_reason(digits_run) ->
 
 
 def test_prevalence_recovers_the_planted_share_on_digits(digits_run) -> None:
-    """10% of labels flipped (symmetric): the estimated mislabeled share within 3 points of the
-    share among the examples, the interval around it, and no corrupted or random inputs."""
+    """10% of labels flipped (symmetric): the estimated mislabeled share of every example (the
+    probe sources, judged in the source fold, included) within 3 points of the truth, the
+    interval around it, and no corrupted or random inputs."""
     prev = digits_run.summary["prevalence"]
     ex = digits_run.examples.to_pandas()
-    truth = ex.planted_error[ex.row >= 0].mean()
+    assert prev["examples_described"] == digits_run.summary["n_examples"] == len(ex)
+    truth = ex.planted_error.mean()
     assert abs(prev["share"]["mislabeled"] - truth) < 0.03
     assert prev["low"]["mislabeled"] <= prev["share"]["mislabeled"] <= prev["high"]["mislabeled"]
     assert prev["share"]["corrupted"] + prev["share"]["random_input"] < 0.02
@@ -186,3 +188,20 @@ def test_a_lowered_share_goes_to_the_kinds_named_and_intervals_follow() -> None:
     assert lowered.share[2] == 0.15 and lowered.share[3] == 0.01
     assert lowered.share[0] / lowered.share[1] == pytest.approx(0.5 / 0.3)
     assert (lowered.low <= lowered.share).all() and (lowered.share <= lowered.high).all()
+
+
+def test_the_shares_cover_the_probe_sources_by_their_posteriors() -> None:
+    """An estimate over 900 rows joined by 100 sources judged elsewhere: each kind's share is
+    the rows' share and the sources' summed posteriors over all 1,000, intervals alike."""
+    from stratigraphy.analysis.prevalence import Prevalence
+
+    prev = Prevalence(list("cm"), np.array([0.8, 0.2]), np.array([0.75, 0.15]),
+                      np.array([0.85, 0.25]), 900)  # fmt: skip
+    sources = np.tile([0.95, 0.05], (100, 1))
+    whole = prev.covering(900, sources)
+    assert whole.covers == 1000 and whole.n == 900
+    assert whole.share == pytest.approx([(720 + 95) / 1000, (180 + 5) / 1000])
+    assert whole.share.sum() == pytest.approx(1.0)
+    assert whole.low[1] == pytest.approx((135 + 5) / 1000)
+    assert whole.high[1] == pytest.approx((225 + 5) / 1000)
+    assert prev.covering(900, np.empty((0, 2))) is prev

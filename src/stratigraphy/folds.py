@@ -205,8 +205,16 @@ def judge_sources(
     out = Path(cfg.out)
     path = out / "examples.parquet" if analysis.path is None else analysis.path
     judged = fold.analyse(cfg, data, planted, truth, extra, analysis.engine, out)
-    merge_examples(path, judged_rows(fold, judged))
+    rows = judged_rows(fold, judged)
+    merge_examples(path, rows)
     summary, counts = analysis.summary, merged_counts(path)
+    engine = analysis.engine
+    # The fold has no user suites; with them its priors differ and the shares keep to the rest.
+    if judged.engine.suites_ == engine.suites_:
+        posteriors = np.stack([rows.column(f"p_{s}").to_numpy() for s in engine.suites_], 1)
+        summary["prevalence"] = engine.prevalence_.covering(
+            summary["n_examples"] - int(fold.judged.size), posteriors
+        ).to_dict()
     summary["counts"] = dict(sorted(counts["metadata"].items()))
     summary["n_scored"] = summary["n_examples"]
     flags = summary["flags"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -416,7 +416,7 @@ class AnalysisEngine:
                 "heldout": {m: r.to_dict() for m, r in self.heldout_.items()},
             },
             "mislabel_score": {"chosen": self.chosen_, "heldout_ap": self.candidate_ap_},
-            "prevalence": self.prevalence_.to_dict(),
+            "prevalence": replace(self.prevalence_, covers=probed.n_kept).to_dict(),
             "flags": self._flag_summary(tally),
         }
         if tally.truth is not None:

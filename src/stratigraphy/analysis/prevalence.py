@@ -74,6 +74,7 @@ class Prevalence:
     low: np.ndarray
     high: np.ndarray
     n: int
+    covers: int | None = None
 
     def with_share(
         self, j: int, value: float, low: float, high: float, into: list[int] | None = None
@@ -92,11 +93,29 @@ class Prevalence:
         lows[others] *= grow
         highs[others] = np.minimum(highs[others] * grow, 1.0)
         lows[j], highs[j] = min(low, value), max(high, value)
-        return Prevalence(self.suites, share, lows, highs, self.n)
+        return Prevalence(self.suites, share, lows, highs, self.n, self.covers)
+
+    def covering(self, rows: int, others: np.ndarray) -> Prevalence:
+        """The share of every example, when this estimate describes ``rows`` of them and
+        ``others`` (M×K: the kinds' posteriors under these priors) are the rest: the probe
+        sources, which a run judges in its source fold. Drawn as clean-looking examples, they
+        would otherwise be left out of "how much of my data", and the shares overstated."""
+        m = int(others.shape[0])
+        if m == 0:
+            return self
+        total = float(rows + m)
+        extra = np.asarray(others, np.float64).sum(0)
+
+        def mix(part: np.ndarray) -> np.ndarray:
+            return (rows * np.asarray(part, np.float64) + extra) / total
+
+        return Prevalence(self.suites, mix(self.share), mix(self.low), mix(self.high), self.n,
+                          rows + m)  # fmt: skip
 
     def to_dict(self) -> dict[str, object]:
         return {
             "n_examples_used": self.n,
+            "examples_described": self.covers,
             "interval": INTERVAL,
             "share": {s: round(float(v), 6) for s, v in zip(self.suites, self.share, strict=True)},
             "low": {s: round(float(v), 6) for s, v in zip(self.suites, self.low, strict=True)},
