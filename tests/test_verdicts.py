@@ -6,18 +6,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from stratigraphy.analysis.engine import AnalysisEngine
 from stratigraphy.analysis.flags import (
     MixtureFlagger,
     mixture_proportion,
     mixture_proportion_interval,
 )
 from stratigraphy.analysis.prevalence import (
+    Prevalence,
     adjust_posteriors,
     em_priors,
     estimate_prevalence,
     shift_priors,
 )
 from stratigraphy.core.errors import ConfigError
+from stratigraphy.probes.suites import BUILTIN_SUITES
 
 
 def _posteriors(priors: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -205,3 +208,73 @@ def test_the_shares_cover_the_probe_sources_by_their_posteriors() -> None:
     assert whole.low[1] == pytest.approx((135 + 5) / 1000)
     assert whole.high[1] == pytest.approx((225 + 5) / 1000)
     assert prev.covering(900, np.empty((0, 2))) is prev
+
+
+def _engine_with_share(share: float) -> AnalysisEngine:
+    """An engine at the point where the shares are tightened: built-in suites, balanced training
+    priors and an EM estimate putting ``share`` on mislabeled, the rest on the clean kinds."""
+    engine = AnalysisEngine()
+    engine.suites_ = list(BUILTIN_SUITES)
+    k = len(engine.suites_)
+    engine.train_priors_ = np.full(k, 1.0 / k)
+    prior = np.zeros(k)
+    prior[engine.suites_.index("mislabeled")] = share
+    prior[[engine.suites_.index("typical"), engine.suites_.index("atypical")]] = (1 - share) / 2
+    engine.prevalence_ = Prevalence(engine.suites_, prior, prior, prior, 20_000)
+    engine.n_classes_, engine.calibration_probes_ = 10, False
+    return engine
+
+
+@pytest.mark.parametrize("probe_centre", [2.0, 6.0])
+def test_flags_are_withheld_where_the_probes_do_not_stand_for_the_data_errors(
+    probe_centre: float,
+) -> None:
+    """15% label errors score ~N(2, 1) among ordinary rows ~N(0, 1). Probes drawn like them
+    give flags at the level. Probes far above them (systematic noise the model partly learns,
+    against random flips) put the mixture bound far below EM's share: those flags could be
+    false at any rate, so none are raised, the share stays and a note says why."""
+    rng = np.random.default_rng(3)
+    wrong = rng.random(20_000) < 0.15
+    score = np.where(wrong, 2.0, 0.0) + rng.standard_normal(wrong.size)
+    probes = probe_centre + rng.standard_normal(250)
+    engine = _engine_with_share(0.15)
+    k = len(engine.suites_)
+    posteriors = np.full((wrong.size, k), 1.0 / k)
+    probe_suite = np.full(probes.size, "mislabeled", dtype=object)
+    engine._fit_shares_and_flags(
+        (posteriors, score), (np.full((probes.size, k), 1.0 / k), probes), probe_suite, None
+    )
+    assert engine.flagger_ is not None
+    flags = engine.flagger_.flag(engine.flagger_.cuts["mislabeled"].q_values(score))
+    if probe_centre == 2.0:
+        assert engine.withheld_ == [] and flags.sum() > 500
+        assert (~wrong[flags]).mean() <= 0.12
+    else:
+        assert engine.withheld_ == ["mislabeled"] and not flags.any()
+        assert engine.flagger_.summary()["withheld"] == ["mislabeled"]
+        assert "nothing is flagged as mislabeled" in engine.notes_[0]
+        assert engine.prevalence_.share[engine.suites_.index("mislabeled")] == pytest.approx(0.15)
+
+
+def test_probes_a_new_label_made_correct_are_discounted() -> None:
+    """Probes built by relabelling examples drawn at random: where the example's label was
+    already wrong, the new one can be right, and such a probe scores like a clean row. With a
+    fifth of the probes restored, taking them at face value understates the members' evidence
+    and flags far fewer at the level; discounting them (ε = 0.2, against the correctly labelled
+    probes' evidence) keeps the mean share of false flags at the level and catches more."""
+    false_shares, gain = [], []
+    for rep in range(20):
+        rng = np.random.default_rng(rep)
+        wrong = rng.random(20_000) < 0.3
+        score = np.where(wrong, 3.0, 0.0) + rng.standard_normal(wrong.size)
+        probes = np.where(rng.random(250) < 0.2, 0.0, 3.0) + rng.standard_normal(250)
+        clean = rng.standard_normal(250)
+        plain = MixtureFlagger.fit(["x"], {"x": probes}, {"x": score}, {"x": 0.3})
+        fixed = MixtureFlagger.fit(["x"], {"x": probes}, {"x": score}, {"x": 0.3},
+                                   restored={"x": (0.2, clean)})  # fmt: skip
+        flags = fixed.flag(fixed.q_values({"x": score})["x"])
+        flags_plain = plain.flag(plain.q_values({"x": score})["x"])
+        false_shares.append((~wrong[flags]).mean())
+        gain.append(flags.sum() / max(flags_plain.sum(), 1))
+    assert np.mean(false_shares) <= 0.1 + 0.01
+    assert np.median(gain) > 1.5

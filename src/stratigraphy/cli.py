@@ -97,13 +97,14 @@ def _answer_table(summary: dict[str, Any]) -> Table:
     )
     for col in ("kind", "estimated share", "95% interval", "flagged"):
         table.add_column(col, justify="left" if col == "kind" else "right")
+    withheld = set(flags.get("withheld", []))
     for kind, share in prevalence["share"].items():
         flagged = flags["by_kind"].get(kind)
         table.add_row(
             kind,
             f"{100 * share:.1f}%",
             f"{100 * prevalence['low'][kind]:.1f}–{100 * prevalence['high'][kind]:.1f}%",
-            "—" if flagged is None else f"{flagged:,}",
+            "withheld" if kind in withheld else "—" if flagged is None else f"{flagged:,}",
         )
     if flags.get("notes"):
         table.caption = " ".join(flags["notes"])

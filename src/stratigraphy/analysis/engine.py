@@ -176,6 +176,7 @@ class AnalysisEngine:
         # (drawn like the data's own errors) where the probes have them.
         wrong = np.isin(names, [s for s in self.suites_ if suite_info(s).label_wrong])
         held = np.where(wrong & calibration.any(), calibration, heldout)
+        self.calibration_probes_ = bool(calibration.any())
         self._fit_shares_and_flags(
             (ref_proba[self.method_][real], ref_candidates[self.chosen_][real]),
             (proba[self.method_][held], candidates[self.chosen_][held]), names[held], like,
@@ -189,6 +190,7 @@ class AnalysisEngine:
         the flags; ``real`` and ``probes``: the chosen inferer's posteriors and the mislabel
         score of the real reference rows and of the probes the kinds are measured against."""
         self.notes_: list[str] = list(like.notes_) if like is not None else []
+        self.withheld_: list[str] = list(like.withheld_) if like is not None else []
         if like is None:
             self._tighten_shares(self._kind_scores(*real, adjust=False),
                                  self._kind_scores(*probes, adjust=False), probe_suite)  # fmt: skip
@@ -201,7 +203,10 @@ class AnalysisEngine:
         against its probes (see :mod:`stratigraphy.analysis.flags`); the smaller of that and
         the estimate is kept, the freed share going to the clean kinds. For a wrong-label kind
         whose bound falls far below the estimate (more than ``MPE_FALLBACK`` and under half),
-        the probes do not resemble the data's label errors; the estimate stays, with a note."""
+        the probes do not resemble the data's label errors: the estimate stays, and since the
+        flags' error rate is measured against those probes, that kind's flags are withheld
+        (measured in docs/benchmarks.md: with such noise the top of the evidence held 20–50%
+        false flags at ``fdr`` 0.1), with a note saying so."""
         clean = [self.suites_.index(c) for c in self._clean_suites()]
         for kind in self._flag_kinds():
             j = self.suites_.index(kind)
@@ -213,9 +218,12 @@ class AnalysisEngine:
                 self.notes_.append(
                     f"The {kind} calibration probes score higher than this data's own label "
                     f"errors (mixture bound {bound:.1%} against EM's {estimate:.1%}): the label "
-                    "noise is unlike the probes' (systematic, between a few classes), so the "
-                    "estimated share and the flags' error rate are less certain."
+                    "noise is unlike the probes' (systematic, between a few classes). The "
+                    "estimated share is less certain, and no error rate can be vouched for, so "
+                    f"nothing is flagged as {kind}: rank by mislabel_score (or review the "
+                    f"{kind} kind) to look at the likeliest."
                 )
+                self.withheld_.append(kind)
                 continue
             if bound < estimate:
                 low, high = mixture_proportion_interval(real[kind], own, self.config.seed)
@@ -284,7 +292,20 @@ class AnalysisEngine:
             kinds, {k: probes[k][probe_suite == k] for k in kinds}, reference,
             {k: share[k] for k in kinds}, self.config.fdr,
             {k: {j: probes[k][probe_suite == j] for j in kinds if j != k} for k in kinds},
+            tuple(self.withheld_), self._restored(probes, probe_suite, share),
         )  # fmt: skip
+
+    def _restored(self, probes: dict[str, np.ndarray], probe_suite: np.ndarray,
+                  share: dict[str, float]) -> dict[str, tuple[float, np.ndarray]]:  # fmt: skip
+        """For each wrong-label kind measured against calibration probes (drawn from any
+        example), the share of them a new label made correct (π/(C − 1): see
+        :mod:`stratigraphy.analysis.flags`) and the correctly labelled probes' evidence."""
+        if not self.calibration_probes_ or self.n_classes_ < 2:
+            return {}
+        clean = np.isin(probe_suite, self._clean_suites())
+        wrong = sum(share[k] for k in self._flag_kinds() if suite_info(k).label_wrong)
+        return {k: (wrong / (self.n_classes_ - 1), probes[k][clean])
+                for k in self._flag_kinds() if suite_info(k).label_wrong}  # fmt: skip
 
     def adjusted(self, best: np.ndarray) -> np.ndarray:
         """The chosen inferer's posteriors under the kinds' priors on the real data."""

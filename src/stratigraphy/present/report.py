@@ -144,7 +144,8 @@ def _answer(summary: dict[str, Any], run_dir: Path) -> dict[str, Any] | None:
         return None
     rows = [
         {"kind": k, "share": prevalence["share"][k], "low": prevalence["low"][k],
-         "high": prevalence["high"][k], "flagged": flags["by_kind"].get(k)}
+         "high": prevalence["high"][k], "flagged": flags["by_kind"].get(k),
+         "withheld": k in flags.get("withheld", [])}
         for k in prevalence["share"]
     ]  # fmt: skip
     probes = flags.get("probes", {})
@@ -154,7 +155,7 @@ def _answer(summary: dict[str, Any], run_dir: Path) -> dict[str, Any] | None:
         "flagged": flags["flagged"],
         "fdr": flags["fdr"],
         "probes": sum(probes.values()),
-        "none_at_level": flags["flagged"] == 0 and bool(present),
+        "none_at_level": flags["flagged"] == 0 and bool(present) and not flags.get("withheld"),
         "notes": flags.get("notes", []),
         "run": str(run_dir),
     }
