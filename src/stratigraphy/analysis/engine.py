@@ -200,7 +200,8 @@ class AnalysisEngine:
     def _tighten_shares(self, real: dict[str, np.ndarray], probes: dict[str, np.ndarray],
                         probe_suite: np.ndarray) -> None:  # fmt: skip
         """Each problem kind's share is at most the mixture-proportion bound of its evidence
-        against its probes (see :mod:`stratigraphy.analysis.flags`); the smaller of that and
+        against its probes, less the members of the kinds bounded before it (wrong labels
+        first) that reach it (see :mod:`stratigraphy.analysis.flags`); the smaller of that and
         the estimate is kept, the freed share going to the clean kinds. For a wrong-label kind
         whose bound falls far below the estimate (more than ``MPE_FALLBACK`` and under half),
         the probes do not resemble the data's label errors: the estimate stays, and since the
@@ -208,10 +209,20 @@ class AnalysisEngine:
         (measured in docs/benchmarks.md: with such noise the top of the evidence held 20–50%
         false flags at ``fdr`` 0.1), with a note saying so."""
         clean = [self.suites_.index(c) for c in self._clean_suites()]
+        bounded: list[str] = []
         for kind in self._flag_kinds():
             j = self.suites_.index(kind)
             own = probes[kind][probe_suite == kind]
-            bound = mixture_proportion(real[kind], own)
+            others = [
+                (
+                    float(self.prevalence_.share[self.suites_.index(o)]),
+                    probes[kind][probe_suite == o],
+                )
+                for o in bounded
+                if o not in self.withheld_
+            ]
+            bounded.append(kind)
+            bound = mixture_proportion(real[kind], own, others=others)
             estimate = float(self.prevalence_.share[j])
             unlike = estimate - bound > MPE_FALLBACK and bound < estimate / 2
             if suite_info(kind).label_wrong and unlike:
@@ -226,7 +237,8 @@ class AnalysisEngine:
                 self.withheld_.append(kind)
                 continue
             if bound < estimate:
-                low, high = mixture_proportion_interval(real[kind], own, self.config.seed)
+                low, high = mixture_proportion_interval(real[kind], own, self.config.seed,
+                                                        others=others)  # fmt: skip
                 self.prevalence_ = self.prevalence_.with_share(
                     j, bound, low, min(high, estimate), into=clean or None
                 )

@@ -63,25 +63,43 @@ def survival(sorted_values: np.ndarray, t: np.ndarray) -> np.ndarray:
     return (sorted_values.size - np.searchsorted(sorted_values, t, side="left")) / n
 
 
-def mixture_proportion(real: np.ndarray, probes: np.ndarray, z: float = MPE_Z) -> float:
+def mixture_proportion(
+    real: np.ndarray,
+    probes: np.ndarray,
+    z: float = MPE_Z,
+    others: list[tuple[float, np.ndarray]] | None = None,
+) -> float:
     """The smallest S_real(t) / S_probes(t) over the probes' quantiles between 2% and 80%: an
     upper bound on the share of the real rows distributed as the probes, tight where other rows
     seldom reach the probes' evidence. S_probes is taken one standard error low, since the
     smallest of many noisy ratios would otherwise fall below the share (by 3 points at a 40%
     share with 250 probes; within half a point so). A larger share lets more false flags
-    through, so ``z`` stays where the bound is at most unbiased (docs/benchmarks.md)."""
+    through, so ``z`` stays where the bound is at most unbiased (docs/benchmarks.md).
+    ``others``: (share, evidence of their probes) of other kinds whose members reach this
+    evidence too; their part of S_real is taken off first (the members of all kinds together
+    are at most the rows reaching t), so label errors that look a little like random inputs
+    do not leave a random-input share behind."""
     real, probes = np.sort(_finite(real)), np.sort(_finite(probes))
     if real.size == 0 or probes.size == 0:
         return 0.0
     t = np.quantile(probes, np.linspace(*MPE_QUANTILES, MPE_POINTS))
     s_probes = survival(probes, t)
     lower = s_probes - z * np.sqrt(s_probes * (1.0 - s_probes) / probes.size)
-    ratio = survival(real, t) / np.maximum(lower, 1e-12)
+    s_real = survival(real, t)
+    for share, values in others or []:
+        if share > 0 and np.size(values):
+            s_real = s_real - share * survival(np.sort(_finite(values)), t)
+    ratio = np.maximum(s_real, 0.0) / np.maximum(lower, 1e-12)
     return float(np.clip(ratio.min(), 0.0, 1.0))
 
 
 def mixture_proportion_interval(
-    real: np.ndarray, probes: np.ndarray, seed: int = 0, rounds: int = 200, level: float = 0.95
+    real: np.ndarray,
+    probes: np.ndarray,
+    seed: int = 0,
+    rounds: int = 200,
+    level: float = 0.95,
+    others: list[tuple[float, np.ndarray]] | None = None,
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of :func:`mixture_proportion` over real rows and probes."""
     real, probes = _finite(real), _finite(probes)
@@ -89,7 +107,8 @@ def mixture_proportion_interval(
         return 0.0, 0.0
     rng = np.random.default_rng([seed, 0x3BE])
     draws = [mixture_proportion(real[rng.integers(0, real.size, real.size)],
-                                probes[rng.integers(0, probes.size, probes.size)])
+                                probes[rng.integers(0, probes.size, probes.size)],
+                                others=others)
              for _ in range(rounds)]  # fmt: skip
     tail = (1.0 - level) / 2
     low, high = np.quantile(draws, [tail, 1.0 - tail])
