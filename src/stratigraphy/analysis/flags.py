@@ -63,6 +63,16 @@ def survival(sorted_values: np.ndarray, t: np.ndarray) -> np.ndarray:
     return (sorted_values.size - np.searchsorted(sorted_values, t, side="left")) / n
 
 
+def _members_reaching(others: list[tuple[float, np.ndarray]] | None, t: np.ndarray) -> np.ndarray:
+    """Σ share · S(t) over other kinds given as (share, their probes' evidence): the share of
+    the real rows that their members make up at or above each t."""
+    total = np.zeros(np.shape(t))
+    for share, values in others or []:
+        if share > 0 and np.size(values):
+            total += share * survival(np.sort(_finite(values)), t)
+    return total
+
+
 def mixture_proportion(
     real: np.ndarray,
     probes: np.ndarray,
@@ -85,10 +95,7 @@ def mixture_proportion(
     t = np.quantile(probes, np.linspace(*MPE_QUANTILES, MPE_POINTS))
     s_probes = survival(probes, t)
     lower = s_probes - z * np.sqrt(s_probes * (1.0 - s_probes) / probes.size)
-    s_real = survival(real, t)
-    for share, values in others or []:
-        if share > 0 and np.size(values):
-            s_real = s_real - share * survival(np.sort(_finite(values)), t)
+    s_real = survival(real, t) - _members_reaching(others, t)
     ratio = np.maximum(s_real, 0.0) / np.maximum(lower, 1e-12)
     return float(np.clip(ratio.min(), 0.0, 1.0))
 
@@ -165,14 +172,13 @@ class MixtureFlagger:
         (see the module's docstring)."""
         others, restored = others or {}, restored or {}
         cuts = {
-            k: _kind_cut(reference[k], probes[k], prior[k],
-                         [(prior[j], v) for j, v in others.get(k, {}).items()
-                          if j != k and j not in withheld], *restored.get(k, (0.0, None)))
+            k: KindCut(np.array([np.inf]), np.ones(1), float(prior[k]), int(np.size(probes[k])))
+            if k in withheld else
+            _kind_cut(reference[k], probes[k], prior[k],
+                      [(prior[j], v) for j, v in others.get(k, {}).items()
+                       if j != k and j not in withheld], *restored.get(k, (0.0, None)))
             for k in kinds
         }  # fmt: skip
-        for k in withheld:
-            cut = cuts[k]
-            cuts[k] = KindCut(cut.thresholds, np.ones(cut.thresholds.size), cut.prior, cut.probes)
         return cls(kinds, cuts, fdr, tuple(withheld))
 
     def q_values(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -217,10 +223,7 @@ def _kind_cut(
         members = (members - restored * survival(np.sort(_finite(clean)), thresholds)) / (
             1.0 - restored
         )
-    found = prior * np.clip(members, 0.0, 1.0)
-    for share, values in others or []:
-        if share > 0 and np.size(values):
-            found += share * survival(np.sort(_finite(values)), thresholds)
+    found = prior * np.clip(members, 0.0, 1.0) + _members_reaching(others, thresholds)
     fdr = 1.0 - found / np.maximum(survival(real, thresholds), 1e-12)
     q = np.minimum.accumulate(np.clip(fdr, 0.0, 1.0))
     return KindCut(thresholds, q, float(prior), int(alt.size))
