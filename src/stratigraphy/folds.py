@@ -212,8 +212,8 @@ def judge_sources(
     # The fold has no user suites; with them its priors differ and the shares keep to the rest.
     if judged.engine.suites_ == engine.suites_:
         posteriors = np.stack([rows.column(f"p_{s}").to_numpy() for s in engine.suites_], 1)
-        summary["prevalence"] = engine.prevalence_.covering(
-            summary["n_examples"] - int(fold.judged.size), posteriors
+        summary["prevalence"] = engine.kind_prevalence(
+            engine.prevalence_.covering(summary["n_examples"] - int(fold.judged.size), posteriors)
         ).to_dict()
     summary["counts"] = dict(sorted(counts["metadata"].items()))
     summary["n_scored"] = summary["n_examples"]

@@ -26,8 +26,12 @@ A calibration probe is built by giving an example drawn at random a different la
 that example's own label was already wrong, the new label can be its true one. Such restored
 probes are correctly labelled and score like clean rows, so the probes' survival understates
 the members' by their share ε: S_members(t) = (S_probes(t) − ε·S_clean(t)) / (1 − ε), with
-S_clean from the held-out correctly labelled probes. A wrong source is drawn with probability π
-and a uniform flip lands on its true class with probability 1/(C − 1), so ε = π/(C − 1);
+S_clean from the held-out clean suites' probes. Those are real examples with their given
+labels, so on noisy data a share c of them are label errors themselves (measured by the same
+mixture bound: see the engine); with S_cp their survival, S_clean = (S_cp − c·S_members) /
+(1 − c), and solving both for the members gives S_members = (S_probes − ε·S_cp / (1 − c)) /
+(1 − ε − ε·c / (1 − c)). A wrong source is drawn with probability π and a uniform flip lands
+on its true class with probability 1/(C − 1), so ε = π/(C − 1);
 flips towards a plausible class land there more often, so this ε is a lower bound and the
 correction stays on the side of fewer flags. At 40% symmetric noise this is 4% of the probes
 on Fashion-MNIST and 17% on the three-class airline tweets (docs/benchmarks.md).
@@ -160,7 +164,7 @@ class MixtureFlagger:
         fdr: float = DEFAULT_FDR,
         others: dict[str, dict[str, np.ndarray]] | None = None,
         withheld: tuple[str, ...] = (),
-        restored: dict[str, tuple[float, np.ndarray]] | None = None,
+        restored: dict[str, tuple[float, np.ndarray, float]] | None = None,
     ) -> MixtureFlagger:
         """``probes``: each kind's probes' evidence; ``reference``: the real rows' (a sample
         stands for all); ``prior``: each kind's share of the real rows; ``others[k][j]``: kind
@@ -168,15 +172,15 @@ class MixtureFlagger:
         ``withheld``: kinds whose probes are known not to stand for the data's members, so no
         error rate can be vouched for: they flag nothing, and their probes do not join the
         other kinds' alternative either; ``restored[k]``: the share ε of kind ``k``'s probes
-        that are correctly labelled after all, and the evidence of correctly labelled probes
-        (see the module's docstring)."""
+        that are correctly labelled after all, the evidence of the clean suites' probes and the
+        share c of those that are kind ``k``'s members (see the module's docstring)."""
         others, restored = others or {}, restored or {}
         cuts = {
             k: KindCut(np.array([np.inf]), np.ones(1), float(prior[k]), int(np.size(probes[k])))
             if k in withheld else
             _kind_cut(reference[k], probes[k], prior[k],
                       [(prior[j], v) for j, v in others.get(k, {}).items()
-                       if j != k and j not in withheld], *restored.get(k, (0.0, None)))
+                       if j != k and j not in withheld], *restored.get(k, (0.0, None, 0.0)))
             for k in kinds
         }  # fmt: skip
         return cls(kinds, cuts, fdr, tuple(withheld))
@@ -209,6 +213,7 @@ def _kind_cut(
     others: list[tuple[float, np.ndarray]] | None = None,
     restored: float = 0.0,
     clean: np.ndarray | None = None,
+    contamination: float = 0.0,
 ) -> KindCut:
     real = np.sort(_finite(reference))
     alt = np.sort(_finite(probes))
@@ -219,10 +224,10 @@ def _kind_cut(
         return KindCut(thresholds, np.ones(thresholds.size), float(prior), int(alt.size))
     members = survival(alt, thresholds)
     if restored > 0 and clean is not None and np.size(clean):
-        restored = min(restored, 0.5)
-        members = (members - restored * survival(np.sort(_finite(clean)), thresholds)) / (
-            1.0 - restored
-        )
+        eps, c = min(restored, 0.5), min(contamination, 0.5)
+        clean_probes = survival(np.sort(_finite(clean)), thresholds)
+        scale = max(1.0 - eps - eps * c / (1.0 - c), 0.1)
+        members = (members - eps * clean_probes / (1.0 - c)) / scale
     found = prior * np.clip(members, 0.0, 1.0) + _members_reaching(others, thresholds)
     fdr = 1.0 - found / np.maximum(survival(real, thresholds), 1e-12)
     q = np.minimum.accumulate(np.clip(fdr, 0.0, 1.0))

@@ -16,7 +16,7 @@ adjusted to the priors by Bayes' rule. Measurements: ``docs/benchmarks.md``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import nnls
@@ -75,6 +75,7 @@ class Prevalence:
     high: np.ndarray
     n: int
     covers: int | None = None
+    moved_parts: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def with_share(
         self, j: int, value: float, low: float, high: float, into: list[int] | None = None
@@ -93,7 +94,24 @@ class Prevalence:
         lows[others] *= grow
         highs[others] = np.minimum(highs[others] * grow, 1.0)
         lows[j], highs[j] = min(low, value), max(high, value)
-        return Prevalence(self.suites, share, lows, highs, self.n, self.covers)
+        return replace(self, share=share, low=lows, high=highs)
+
+    def moved(self, source: int, target: int, part: float, low: float, high: float) -> Prevalence:
+        """The same estimate with a share ``part`` (interval ``low`` to ``high``) of kind
+        ``source``'s examples counted as kind ``target``: a suite whose probes are known to hold
+        some members of another kind describes those members, not its own (``moved_parts``
+        records each part, by target and source)."""
+        share = self.share.astype(np.float64).copy()
+        lows, highs = self.low.astype(np.float64).copy(), self.high.astype(np.float64).copy()
+        share[target] += part * share[source]
+        lows[target] += low * lows[source]
+        highs[target] = min(highs[target] + high * highs[source], 1.0)
+        share[source] *= 1.0 - part
+        lows[source] *= 1.0 - high
+        highs[source] *= 1.0 - low
+        parts = {k: dict(v) for k, v in self.moved_parts.items()}
+        parts.setdefault(self.suites[target], {})[self.suites[source]] = round(float(part), 6)
+        return replace(self, share=share, low=lows, high=highs, moved_parts=parts)
 
     def covering(self, rows: int, others: np.ndarray) -> Prevalence:
         """The share of every example, when this estimate describes ``rows`` of them and
@@ -109,8 +127,8 @@ class Prevalence:
         def mix(part: np.ndarray) -> np.ndarray:
             return (rows * np.asarray(part, np.float64) + extra) / total
 
-        return Prevalence(self.suites, mix(self.share), mix(self.low), mix(self.high), self.n,
-                          rows + m)  # fmt: skip
+        return replace(self, share=mix(self.share), low=mix(self.low), high=mix(self.high),
+                       covers=rows + m)  # fmt: skip
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -120,6 +138,7 @@ class Prevalence:
             "share": {s: round(float(v), 6) for s, v in zip(self.suites, self.share, strict=True)},
             "low": {s: round(float(v), 6) for s, v in zip(self.suites, self.low, strict=True)},
             "high": {s: round(float(v), 6) for s, v in zip(self.suites, self.high, strict=True)},
+            "members_in_other_suites": self.moved_parts,
         }
 
 
