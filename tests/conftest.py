@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
 
 from stratigraphy import RunConfig, load_digits_data, run
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+# In CI the property tests' examples are a fixed sequence (a failure reproduces); locally
+# hypothesis explores.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,6 @@ never NaN, inf or out-of-range labels passed on."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,10 +12,6 @@ from hypothesis.extra import numpy as hnp
 from stratigraphy.core.errors import DataValidationError
 from stratigraphy.data.checks import check_arrays, check_indices, check_labels
 
-# In CI the examples are a fixed sequence (a failure reproduces); locally hypothesis explores.
-settings.register_profile("ci", derandomize=True, database=None)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DTYPES = st.sampled_from([np.float32, np.float64, np.float16, np.uint8, np.int16, np.int64,
                           np.uint16, np.bool_, np.complex64])  # fmt: skip

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stratigraphy.analysis.engine import AnalysisEngine
 from stratigraphy.analysis.flags import (
@@ -369,3 +371,35 @@ def test_label_errors_among_the_clean_probes_are_taken_off_the_discount() -> Non
         gain.append(fixed.sum() / max(plain.sum(), 1))
     assert np.mean(false_shares) <= 0.1 + 0.01
     assert np.median(gain) > 1.1
+
+
+@st.composite
+def _estimates_and_moves(draw):
+    """A prevalence estimate over three to six kinds with an interval around each share, and a
+    part of one kind to move to another with an interval around the part."""
+    k = draw(st.integers(3, 6))
+    weights = np.array(draw(st.lists(st.floats(0.0, 1.0), min_size=k, max_size=k))) + 1e-6
+    share = weights / weights.sum()
+    below = np.array(draw(st.lists(st.floats(0.0, 1.0), min_size=k, max_size=k)))
+    above = np.array(draw(st.lists(st.floats(0.0, 1.0), min_size=k, max_size=k)))
+    low, high = share * (1 - below), share + (1 - share) * above
+    source, target = draw(st.lists(st.integers(0, k - 1), min_size=2, max_size=2, unique=True))
+    part = draw(st.floats(0.0, 1.0))
+    p_low, p_high = part * draw(st.floats(0.0, 1.0)), part + (1 - part) * draw(st.floats(0.0, 1.0))
+    return share, low, high, source, target, part, p_low, p_high
+
+
+@given(_estimates_and_moves())
+@settings(max_examples=200, deadline=None)
+def test_a_moved_part_keeps_every_share_a_share_inside_its_interval(case) -> None:
+    """Whatever the estimate and the part moved: the shares still sum to one, each lies in
+    [0, 1] and inside its interval, and the target gains exactly what the source loses."""
+    from stratigraphy.analysis.prevalence import Prevalence
+
+    share, low, high, source, target, part, p_low, p_high = case
+    prev = Prevalence([f"k{i}" for i in range(share.size)], share, low, high, 100)
+    moved = prev.moved(source, target, part, p_low, p_high)
+    assert moved.share.sum() == pytest.approx(1.0)
+    assert ((moved.share >= 0) & (moved.share <= 1)).all()
+    assert (moved.low <= moved.share + 1e-12).all() and (moved.share <= moved.high + 1e-12).all()
+    assert moved.share[target] - share[target] == pytest.approx(share[source] - moved.share[source])
