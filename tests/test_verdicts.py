@@ -309,7 +309,7 @@ def test_a_moved_part_of_a_suite_counts_as_another_kind_and_is_recorded() -> Non
 
     prev = Prevalence(list("tam"), np.array([0.4, 0.3, 0.3]), np.array([0.35, 0.25, 0.25]),
                       np.array([0.45, 0.35, 0.35]), 100)  # fmt: skip
-    moved = prev.moved(0, 2, 0.2, 0.1, 0.3)
+    moved = prev.remixed([(0, 2, 0.2, 0.1, 0.3)])
     assert moved.share == pytest.approx([0.32, 0.3, 0.38]) and moved.share.sum() == 1.0
     assert moved.low[2] == pytest.approx(0.25 + 0.1 * 0.35)
     assert moved.high[2] == pytest.approx(0.35 + 0.3 * 0.45)
@@ -375,31 +375,69 @@ def test_label_errors_among_the_clean_probes_are_taken_off_the_discount() -> Non
 
 @st.composite
 def _estimates_and_moves(draw):
-    """A prevalence estimate over three to six kinds with an interval around each share, and a
-    part of one kind to move to another with an interval around the part."""
+    """A prevalence estimate over three to six kinds with an interval around each share, and
+    one to three parts of one kind to move to another, each with an interval around it."""
     k = draw(st.integers(3, 6))
     weights = np.array(draw(st.lists(st.floats(0.0, 1.0), min_size=k, max_size=k))) + 1e-6
     share = weights / weights.sum()
     below = np.array(draw(st.lists(st.floats(0.0, 1.0), min_size=k, max_size=k)))
     above = np.array(draw(st.lists(st.floats(0.0, 1.0), min_size=k, max_size=k)))
     low, high = share * (1 - below), share + (1 - share) * above
-    source, target = draw(st.lists(st.integers(0, k - 1), min_size=2, max_size=2, unique=True))
-    part = draw(st.floats(0.0, 1.0))
-    p_low, p_high = part * draw(st.floats(0.0, 1.0)), part + (1 - part) * draw(st.floats(0.0, 1.0))
-    return share, low, high, source, target, part, p_low, p_high
+    moves = []
+    for _ in range(draw(st.integers(1, 3))):
+        source, target = draw(st.lists(st.integers(0, k - 1), min_size=2, max_size=2, unique=True))
+        part = draw(st.floats(0.0, 1.0))
+        p_low = part * draw(st.floats(0.0, 1.0))
+        p_high = part + (1 - part) * draw(st.floats(0.0, 1.0))
+        moves.append((source, target, part, p_low, p_high))
+    return share, low, high, moves
 
 
 @given(_estimates_and_moves())
 @settings(max_examples=200, deadline=None)
-def test_a_moved_part_keeps_every_share_a_share_inside_its_interval(case) -> None:
-    """Whatever the estimate and the part moved: the shares still sum to one, each lies in
-    [0, 1] and inside its interval, and the target gains exactly what the source loses."""
+def test_moved_parts_keep_every_share_a_share_inside_its_interval(case) -> None:
+    """Whatever the estimate and the parts moved (several from one kind included): the shares
+    still sum to one, each lies in [0, 1] and inside its interval, and a single move gives the
+    target exactly what the source loses, whichever the order of the moves."""
     from stratigraphy.analysis.prevalence import Prevalence
 
-    share, low, high, source, target, part, p_low, p_high = case
+    share, low, high, moves = case
     prev = Prevalence([f"k{i}" for i in range(share.size)], share, low, high, 100)
-    moved = prev.moved(source, target, part, p_low, p_high)
+    moved = prev.remixed(moves)
     assert moved.share.sum() == pytest.approx(1.0)
-    assert ((moved.share >= 0) & (moved.share <= 1)).all()
+    assert ((moved.share >= -1e-12) & (moved.share <= 1 + 1e-12)).all()
     assert (moved.low <= moved.share + 1e-12).all() and (moved.share <= moved.high + 1e-12).all()
-    assert moved.share[target] - share[target] == pytest.approx(share[source] - moved.share[source])
+    assert moved.share == pytest.approx(prev.remixed(moves[::-1]).share)
+    if len(moves) == 1:
+        source, target = moves[0][:2]
+        gained = moved.share[target] - share[target]
+        assert gained == pytest.approx(share[source] - moved.share[source])
+
+
+def test_probes_relabelled_back_to_their_true_class_count_as_clean() -> None:
+    """A third of the rows that wrong-label probes are drawn from (the pool) are mislabeled on
+    three classes, so about a sixth of those probes got their true label back and describe
+    clean rows: that part of the wrong-label suite's share counts as typical. Outside a pool,
+    or without calibration probes, nothing moves."""
+    rng = np.random.default_rng(12)
+    pool = rng.random(20_000) < 0.5
+    wrong = rng.random(pool.size) < np.where(pool, 1 / 3, 0.3)
+    score = np.where(wrong, 3.0, 0.0) + rng.standard_normal(pool.size)
+    probes = np.concatenate([3.0 + rng.standard_normal(250), rng.standard_normal(500)])
+    probe_suite = np.repeat(np.array(["mislabeled", "typical", "atypical"], dtype=object),
+                            [250, 250, 250])  # fmt: skip
+    for calibrated, rows in ((True, pool), (False, pool), (True, None)):
+        engine = _engine_with_share(0.3)
+        engine.n_classes_, engine.calibration_probes_ = 3, calibrated
+        k = len(engine.suites_)
+        engine._fit_shares_and_flags(
+            (np.full((wrong.size, k), 1.0 / k), score),
+            (np.full((probes.size, k), 1.0 / k), probes), probe_suite, None, rows,
+        )  # fmt: skip
+        parts = engine.kind_prevalence().moved_parts.get("typical", {})
+        if calibrated and rows is not None:
+            assert parts["mislabeled"] == pytest.approx(wrong[pool].mean() / 2, abs=0.04)
+            kinds = engine.kind_prevalence().share
+            assert kinds[engine.suites_.index("mislabeled")] < 0.3
+        else:
+            assert "mislabeled" not in parts

@@ -47,8 +47,8 @@ from stratigraphy.analysis.sources import ArraySource, Signals, SignalSource
 from stratigraphy.analysis.tally import Tally
 from stratigraphy.core.atomic import RowGroupWriter
 from stratigraphy.core.errors import ConfigError, DataValidationError, RunDirectoryError
-from stratigraphy.probes.build import ProbedData
-from stratigraphy.probes.suites import CLEAN, suite_info
+from stratigraphy.probes.build import ProbedData, consumed_pool
+from stratigraphy.probes.suites import CLEAN, TYPICAL, suite_info
 from stratigraphy.record.store import ROW_GROUP, DynamicsStore
 
 MPE_FALLBACK = 0.02
@@ -179,55 +179,73 @@ class AnalysisEngine:
         wrong = np.isin(names, [s for s in self.suites_ if suite_info(s).label_wrong])
         held = np.where(wrong & calibration.any(), calibration, heldout)
         self.calibration_probes_ = bool(calibration.any())
+        pool = consumed_pool(probed.typicality)[probed.origin[reference[real]]]
         self._fit_shares_and_flags(
             (ref_proba[self.method_][real], ref_candidates[self.chosen_][real]),
-            (proba[self.method_][held], candidates[self.chosen_][held]), names[held], like,
+            (proba[self.method_][held], candidates[self.chosen_][held]), names[held], like, pool,
         )  # fmt: skip
         return self
 
     def _fit_shares_and_flags(self, real: tuple[np.ndarray, np.ndarray],
                               probes: tuple[np.ndarray, np.ndarray], probe_suite: np.ndarray,
-                              like: AnalysisEngine | None) -> None:  # fmt: skip
+                              like: AnalysisEngine | None,
+                              pool: np.ndarray | None = None) -> None:  # fmt: skip
         """Tighten the kinds' shares by their probes (unless ``like``'s are shared), then fit
         the flags; ``real`` and ``probes``: the chosen inferer's posteriors and the mislabel
-        score of the real reference rows and of the probes the kinds are measured against."""
+        score of the real reference rows and of the probes the kinds are measured against;
+        ``pool``: which real rows belong to the pool transformed probes are drawn from."""
         self.notes_: list[str] = list(like.notes_) if like is not None else []
         self.withheld_: list[str] = list(like.withheld_) if like is not None else []
         if like is not None:
             self.unmixing_ = like.unmixing_
         else:
-            self._unmix_clean_suites(self._kind_scores(*probes, adjust=False), probe_suite)
+            self._unmix_suites(
+                self._kind_scores(*real, adjust=False),
+                self._kind_scores(*probes, adjust=False),
+                probe_suite,
+                pool,
+            )
             self._tighten_shares(self._kind_scores(*real, adjust=False),
                                  self._kind_scores(*probes, adjust=False), probe_suite)  # fmt: skip
         self.priors_ = self.prevalence_.share
         self._fit_flags(self._kind_scores(*real), self._kind_scores(*probes), probe_suite)
 
-    def _unmix_clean_suites(self, probes: dict[str, np.ndarray], probe_suite: np.ndarray) -> None:
-        """Measure the label errors among the clean suites' probes. Typical and atypical probes
-        are real examples with their given labels, so on noisy data some are mislabeled (at 40%
-        symmetric noise 17–23% of the typical ones), the inferers learn that such trajectories
-        are partly clean, and EM's share of the wrong-label suite falls short of the data's (36%
-        against 42%). Each clean suite's share of label errors is the mixture proportion of the
-        wrong-label probes' evidence in its held-out probes (Blanchard, Lee and Scott; see
+    def _unmix_suites(self, real: dict[str, np.ndarray], probes: dict[str, np.ndarray],
+                      probe_suite: np.ndarray, pool: np.ndarray | None) -> None:  # fmt: skip
+        """Measure the label errors among the clean suites' probes, and the wrong-label probes
+        that a new label made correct. Typical and atypical probes are real examples with their
+        given labels, so on noisy data some are mislabeled (at 40% symmetric noise 17–23% of the
+        typical ones), the inferers learn that such trajectories are partly clean, and EM's
+        share of the wrong-label suite falls short of the data's (36% against 42%). Each clean
+        suite's share of label errors is the mixture proportion of the wrong-label probes'
+        evidence in its held-out probes (Blanchard, Lee and Scott; see
         :mod:`stratigraphy.analysis.flags`): a suite's density is its members' and its errors'
         mixture, so the kinds' shares are the suites' shares through that mixture
         (:meth:`kind_prevalence`). The suites' shares themselves stay as they are: they are the
         priors of the inferers' posteriors, and the flags' share, which an overestimate would
         fill with false flags. Only wrong-label kinds: their calibration probes are drawn like
         the data's own errors, while a kind's posterior on clean probes (a blurred-looking
-        atypical image) measures nothing of the sort (docs/benchmarks.md)."""
+        atypical image) measures nothing of the sort (docs/benchmarks.md).
+
+        The other way round: the wrong-label suite's probes relabel examples of the ``pool``,
+        some of which were mislabeled already, and a new label can be the true one (4–7% of them
+        on the tweets at 40% noise). The pool's share of label errors e is measured the same
+        way on its real rows, and e/(C − 1) of the wrong-label suite (a uniform flip's chance
+        of landing on the true class: a lower bound, see :mod:`stratigraphy.analysis.flags`)
+        counts as typical, the clean-looking suite the pool resembles."""
         moves = []
         for kind in self._flag_kinds():
             own = probes[kind][probe_suite == kind]
             if not suite_info(kind).label_wrong or own.size == 0:
                 continue
+            target = self.suites_.index(kind)
             for clean in self._clean_suites():
                 theirs = probes[kind][probe_suite == clean]
                 part = mixture_proportion(theirs, own)
                 if theirs.size == 0 or part <= 0:
                     continue
                 low, high = mixture_proportion_interval(theirs, own, self.config.seed)
-                moves.append((self.suites_.index(clean), self.suites_.index(kind), part,
+                moves.append((self.suites_.index(clean), target, part,
                               min(low, part), max(high, part)))  # fmt: skip
                 if part >= NOTE_PART:
                     self.notes_.append(
@@ -237,15 +255,32 @@ class AnalysisEngine:
                         f"{kind} in the estimated shares; the flags use the {kind} probes' share "
                         "alone, so they stay on the side of fewer."
                     )
+            restored = self._restored_in_suite(real[kind], own, pool)
+            if restored is not None:
+                moves.append((target, *restored))
         self.unmixing_ = tuple(moves)
+
+    def _restored_in_suite(
+        self, real: np.ndarray, own: np.ndarray, pool: np.ndarray | None
+    ) -> tuple[int, float, float, float] | None:
+        """The typical suite, and the share of a wrong-label suite's probes that a new label
+        made correct, with its interval (see :meth:`_unmix_suites`); None where not measured."""
+        if (pool is None or not pool.any() or not self.calibration_probes_
+                or self.n_classes_ < 2 or TYPICAL.name not in self.suites_):  # fmt: skip
+            return None
+        errors = mixture_proportion(real[pool], own)
+        if errors <= 0:
+            return None
+        low, high = mixture_proportion_interval(real[pool], own, self.config.seed)
+        chance = 1.0 / (self.n_classes_ - 1)
+        return (self.suites_.index(TYPICAL.name), errors * chance, min(low, errors) * chance,
+                max(high, errors) * chance)  # fmt: skip
 
     def kind_prevalence(self, prevalence: Prevalence | None = None) -> Prevalence:
         """The share of each kind in the data: the suites' shares (``prevalence``, default this
         engine's) with the label errors among the clean suites' probes counted as such."""
         out = self.prevalence_ if prevalence is None else prevalence
-        for source, target, part, low, high in self.unmixing_:
-            out = out.moved(source, target, part, low, high)
-        return out
+        return out.remixed(self.unmixing_)
 
     def _tighten_shares(self, real: dict[str, np.ndarray], probes: dict[str, np.ndarray],
                         probe_suite: np.ndarray) -> None:  # fmt: skip

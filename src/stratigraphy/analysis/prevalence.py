@@ -15,7 +15,7 @@ adjusted to the priors by Bayes' rule. Measurements: ``docs/benchmarks.md``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -96,22 +96,39 @@ class Prevalence:
         lows[j], highs[j] = min(low, value), max(high, value)
         return replace(self, share=share, low=lows, high=highs)
 
-    def moved(self, source: int, target: int, part: float, low: float, high: float) -> Prevalence:
-        """The same estimate with a share ``part`` (interval ``low`` to ``high``) of kind
-        ``source``'s examples counted as kind ``target``: a suite whose probes are known to hold
-        some members of another kind describes those members, not its own (``moved_parts``
-        records each part, by target and source)."""
-        share = self.share.astype(np.float64).copy()
-        lows, highs = self.low.astype(np.float64).copy(), self.high.astype(np.float64).copy()
-        share[target] += part * share[source]
-        lows[target] += low * lows[source]
-        highs[target] = min(highs[target] + high * highs[source], 1.0)
-        share[source] *= 1.0 - part
-        lows[source] *= 1.0 - high
-        highs[source] *= 1.0 - low
-        parts = {k: dict(v) for k, v in self.moved_parts.items()}
-        parts.setdefault(self.suites[target], {})[self.suites[source]] = round(float(part), 6)
-        return replace(self, share=share, low=lows, high=highs, moved_parts=parts)
+    def remixed(self, moves: Sequence[tuple[int, int, float, float, float]]) -> Prevalence:
+        """The same estimate with, for each (source, target, part, low, high), a share ``part``
+        (interval ``low`` to ``high``) of kind ``source``'s examples counted as kind ``target``:
+        a suite whose probes are known to hold some members of another kind describes those
+        members, not its own. Every part is of the shares as they are here, so the order of
+        the moves does not matter; the parts taken from one kind are scaled down to at most
+        all of it (``moved_parts`` records each, by target and source)."""
+        share = self.share.astype(np.float64)
+        low, high = self.low.astype(np.float64), self.high.astype(np.float64)
+        k = share.size
+        committed = np.ones(k)
+        for source, _, _, _, p_high in moves:
+            committed[source] += p_high
+        scale = 1.0 / np.maximum(committed - 1.0, 1.0)
+        part, part_low, part_high = np.zeros(k), np.zeros(k), np.zeros(k)
+        gain, gain_low, gain_high = np.zeros(k), np.zeros(k), np.zeros(k)
+        parts = {t: dict(v) for t, v in self.moved_parts.items()}
+        for source, target, p, p_low, p_high in moves:
+            p, p_low, p_high = (x * scale[source] for x in (p, p_low, p_high))
+            part[source] += p
+            part_low[source] += p_low
+            part_high[source] += p_high
+            gain[target] += p * share[source]
+            gain_low[target] += p_low * low[source]
+            gain_high[target] += p_high * high[source]
+            parts.setdefault(self.suites[target], {})[self.suites[source]] = round(float(p), 6)
+        return replace(
+            self,
+            share=share * (1.0 - part) + gain,
+            low=low * (1.0 - part_high) + gain_low,
+            high=np.minimum(high * (1.0 - part_low) + gain_high, 1.0),
+            moved_parts=parts,
+        )
 
     def covering(self, rows: int, others: np.ndarray) -> Prevalence:
         """The share of every example, when this estimate describes ``rows`` of them and

@@ -272,7 +272,7 @@ def _choose_sources(
     for idx in [*user.values(), keep_out]:
         free[np.asarray(idx, dtype=np.int64)] = False
     chosen = _clean_sources(config, typ, size, free, rng)
-    clean_pool = free & (typ.score >= np.median(typ.score[free])) & typ.agrees
+    clean_pool = consumed_pool(typ, free)
     calibration = np.zeros(typ.score.size, dtype=bool)
     n_held = _n_heldout(size, config.heldout_fraction)
     # Calibration sources on their own random stream: the other suites' sources stay those
@@ -290,6 +290,14 @@ def _choose_sources(
             picked = np.sort(np.concatenate([picked, extra]))
         chosen[suite.name] = picked
     return {**chosen, **user}, calibration
+
+
+def consumed_pool(typ: Typicality, free: np.ndarray | None = None) -> np.ndarray:
+    """The examples that transformed probes are drawn from (besides calibration probes): those
+    at or above the median typicality of the ``free`` ones whose label is their neighbours'
+    plurality, clean-looking so that a fitting or held-out probe is one kind of problem only."""
+    free = np.ones(typ.score.size, dtype=bool) if free is None else free
+    return free & (typ.score >= np.median(typ.score[free])) & typ.agrees
 
 
 def _calibrated(config: ProbeConfig, suite: Suite) -> bool:
