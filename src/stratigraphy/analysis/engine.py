@@ -278,7 +278,9 @@ class AnalysisEngine:
 
     def kind_prevalence(self, prevalence: Prevalence | None = None) -> Prevalence:
         """The share of each kind in the data: the suites' shares (``prevalence``, default this
-        engine's) with the label errors among the clean suites' probes counted as such."""
+        engine's) with the label errors among the clean suites' probes counted as such, and the
+        wrong-label probes relabelled back to their true class as typical (see
+        :meth:`_unmix_suites`)."""
         out = self.prevalence_ if prevalence is None else prevalence
         return out.remixed(self.unmixing_)
 
@@ -398,7 +400,7 @@ class AnalysisEngine:
         """For each wrong-label kind measured against calibration probes (drawn from any
         example), the share of them a new label made correct (π/(C − 1): see
         :mod:`stratigraphy.analysis.flags`), the clean suites' probes' evidence and the share of
-        those that are the kind's members (:meth:`_unmix_clean_suites`)."""
+        those that are the kind's members (:meth:`_unmix_suites`)."""
         if not self.calibration_probes_ or self.n_classes_ < 2:
             return {}
         clean = np.isin(probe_suite, self._clean_suites())
