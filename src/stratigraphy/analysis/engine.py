@@ -25,6 +25,7 @@ from stratigraphy.analysis.flags import (
     DEFAULT_FDR,
     MixtureFlagger,
     mixture_proportion,
+    mixture_proportion_estimate,
     mixture_proportion_interval,
 )
 from stratigraphy.analysis.inference import INFERERS, HeldoutReport, Inferer, heldout_report
@@ -199,14 +200,10 @@ class AnalysisEngine:
         if like is not None:
             self.unmixing_ = like.unmixing_
         else:
-            self._unmix_suites(
-                self._kind_scores(*real, adjust=False),
-                self._kind_scores(*probes, adjust=False),
-                probe_suite,
-                pool,
-            )
-            self._tighten_shares(self._kind_scores(*real, adjust=False),
-                                 self._kind_scores(*probes, adjust=False), probe_suite)  # fmt: skip
+            real_balanced = self._kind_scores(*real, adjust=False)
+            probes_balanced = self._kind_scores(*probes, adjust=False)
+            self._unmix_suites(real_balanced, probes_balanced, probe_suite, pool)
+            self._tighten_shares(real_balanced, probes_balanced, probe_suite)
         self.priors_ = self.prevalence_.share
         self._fit_flags(self._kind_scores(*real), self._kind_scores(*probes), probe_suite)
 
@@ -241,12 +238,10 @@ class AnalysisEngine:
             target = self.suites_.index(kind)
             for clean in self._clean_suites():
                 theirs = probes[kind][probe_suite == clean]
-                part = mixture_proportion(theirs, own)
-                if theirs.size == 0 or part <= 0:
+                part, low, high = mixture_proportion_estimate(theirs, own, self.config.seed)
+                if part <= 0:
                     continue
-                low, high = mixture_proportion_interval(theirs, own, self.config.seed)
-                moves.append((self.suites_.index(clean), target, part,
-                              min(low, part), max(high, part)))  # fmt: skip
+                moves.append((self.suites_.index(clean), target, part, low, high))
                 if part >= NOTE_PART:
                     self.notes_.append(
                         f"{part:.0%} of the {clean} probes look like {kind} examples themselves "
@@ -268,13 +263,11 @@ class AnalysisEngine:
         if (pool is None or not pool.any() or not self.calibration_probes_
                 or self.n_classes_ < 2 or TYPICAL.name not in self.suites_):  # fmt: skip
             return None
-        errors = mixture_proportion(real[pool], own)
+        errors, low, high = mixture_proportion_estimate(real[pool], own, self.config.seed)
         if errors <= 0:
             return None
-        low, high = mixture_proportion_interval(real[pool], own, self.config.seed)
         chance = 1.0 / (self.n_classes_ - 1)
-        return (self.suites_.index(TYPICAL.name), errors * chance, min(low, errors) * chance,
-                max(high, errors) * chance)  # fmt: skip
+        return self.suites_.index(TYPICAL.name), errors * chance, low * chance, high * chance
 
     def kind_prevalence(self, prevalence: Prevalence | None = None) -> Prevalence:
         """The share of each kind in the data: the suites' shares (``prevalence``, default this

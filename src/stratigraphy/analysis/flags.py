@@ -126,6 +126,18 @@ def mixture_proportion_interval(
     return float(low), float(high)
 
 
+def mixture_proportion_estimate(
+    real: np.ndarray, probes: np.ndarray, seed: int = 0
+) -> tuple[float, float, float]:
+    """:func:`mixture_proportion` and its bootstrap interval, widened to hold it (no interval
+    is drawn where the bound is zero)."""
+    value = mixture_proportion(real, probes)
+    if value <= 0:
+        return 0.0, 0.0, 0.0
+    low, high = mixture_proportion_interval(real, probes, seed)
+    return value, min(low, value), max(high, value)
+
+
 @dataclass
 class KindCut:
     """One kind's estimated false-discovery rate as a step function of the evidence."""
