@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stratigraphy.analysis.confusions import pair_weights
 from stratigraphy.analysis.engine import AnalysisEngine
 from stratigraphy.analysis.flags import (
     MixtureFlagger,
@@ -256,6 +257,43 @@ def test_flags_are_withheld_where_the_probes_do_not_stand_for_the_data_errors(
         assert engine.flagger_.summary()["withheld"] == ["mislabeled"]
         assert "nothing is flagged as mislabeled" in engine.notes_[0]
         assert engine.prevalence_.share[engine.suites_.index("mislabeled")] == pytest.approx(0.15)
+
+
+def test_a_withheld_share_is_uncertain_up_to_the_probes_weighted_to_the_data_errors() -> None:
+    """15% label errors, all T-shirts called shirts (class 0 → 1), score ~N(2, 1); half the
+    calibration probes make that confusion and score like them, half relabel uniformly and
+    score far above (~N(6, 1)). EM, trained on such probes, says 7%: the flags are withheld,
+    and the interval, which was EM's alone, now reaches the bound of the probes weighted to
+    the data's own error pair, which holds the truth. Without the data's pairs it stays."""
+    rng = np.random.default_rng(5)
+    wrong = rng.random(20_000) < 0.15
+    score = np.where(wrong, 2.0, 0.0) + rng.standard_normal(wrong.size)
+    plausible = np.arange(250) % 2 == 0
+    probes = np.where(plausible, 2.0, 6.0) + rng.standard_normal(250)
+    source = np.where(plausible, 0, rng.integers(2, 10, 250))
+    label = np.where(plausible, 1, (source + rng.integers(1, 10, 250)) % 10)
+    pairs = np.zeros((10, 10))
+    pairs[0, 1] = 1.0
+    j = BUILTIN_SUITES.index("mislabeled")
+    for known in (True, False):
+        engine = _engine_with_share(0.07)
+        engine.error_pairs_ = pairs if known else None
+        k = len(engine.suites_)
+        engine._fit_shares_and_flags(
+            (np.full((wrong.size, k), 1.0 / k), score),
+            (np.full((250, k), 1.0 / k), probes),
+            np.full(250, "mislabeled", dtype=object), None,
+            weights=pair_weights(source, label, pairs),
+        )  # fmt: skip
+        assert engine.withheld_ == ["mislabeled"]
+        share, high = engine.prevalence_.share[j], engine.prevalence_.high[j]
+        assert share == pytest.approx(0.07)
+        if known:
+            assert 0.15 <= high <= 0.22
+            assert engine.reweighted_["mislabeled"]["bound"] == pytest.approx(high)
+            assert "bound the share at" in engine.notes_[0]
+        else:
+            assert high == pytest.approx(0.07) and engine.reweighted_ == {}
 
 
 def _discount_trials(

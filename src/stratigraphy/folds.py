@@ -212,9 +212,9 @@ def judge_sources(
     # The fold has no user suites; with them its priors differ and the shares keep to the rest.
     if judged.engine.suites_ == engine.suites_:
         posteriors = np.stack([rows.column(f"p_{s}").to_numpy() for s in engine.suites_], 1)
-        summary["prevalence"] = engine.kind_prevalence(
+        summary["prevalence"] = engine.prevalence_summary(
             engine.prevalence_.covering(summary["n_examples"] - int(fold.judged.size), posteriors)
-        ).to_dict()
+        )
     summary["counts"] = dict(sorted(counts["metadata"].items()))
     summary["n_scored"] = summary["n_examples"]
     flags = summary["flags"]

@@ -77,11 +77,26 @@ def _members_reaching(others: list[tuple[float, np.ndarray]] | None, t: np.ndarr
     return total
 
 
+def _weighted(values: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Values sorted, with their weights' running sums (unit weights where none are given)."""
+    values = _finite(values)
+    w = np.ones(values.size) if weights is None else np.asarray(weights, dtype=np.float64)
+    order = np.argsort(values, kind="stable")
+    return values[order], np.cumsum(w[order])
+
+
+def _weighted_survival(values: np.ndarray, cum: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Share of the weight at least each t (``values`` sorted, ``cum`` their running sums)."""
+    before = np.concatenate([[0.0], cum])[np.searchsorted(values, t, side="left")]
+    return (cum[-1] - before) / cum[-1]
+
+
 def mixture_proportion(
     real: np.ndarray,
     probes: np.ndarray,
     z: float = MPE_Z,
     others: list[tuple[float, np.ndarray]] | None = None,
+    weights: np.ndarray | None = None,
 ) -> float:
     """The smallest S_real(t) / S_probes(t) over the probes' quantiles between 2% and 80%: an
     upper bound on the share of the real rows distributed as the probes, tight where other rows
@@ -92,13 +107,23 @@ def mixture_proportion(
     ``others``: (share, evidence of their probes) of other kinds whose members reach this
     evidence too; their part of S_real is taken off first (the members of all kinds together
     are at most the rows reaching t), so label errors that look a little like random inputs
-    do not leave a random-input share behind."""
-    real, probes = np.sort(_finite(real)), np.sort(_finite(probes))
-    if real.size == 0 or probes.size == 0:
+    do not leave a random-input share behind. ``weights``: the probes' importance weights,
+    where they are drawn unlike the members (the standard error then uses their effective
+    number, (Σw)² / Σw²)."""
+    real = np.sort(_finite(real))
+    probes, cum = _weighted(probes, weights)
+    if real.size == 0 or probes.size == 0 or cum[-1] <= 0:
         return 0.0
-    t = np.quantile(probes, np.linspace(*MPE_QUANTILES, MPE_POINTS))
-    s_probes = survival(probes, t)
-    lower = s_probes - z * np.sqrt(s_probes * (1.0 - s_probes) / probes.size)
+    if weights is None:
+        t = np.quantile(probes, np.linspace(*MPE_QUANTILES, MPE_POINTS))
+        n_eff = float(probes.size)
+    else:
+        w = np.diff(np.concatenate([[0.0], cum]))
+        at = (cum - w) / max(cum[-1] - w[-1], 1e-12)
+        t = np.interp(np.linspace(*MPE_QUANTILES, MPE_POINTS), at, probes)
+        n_eff = cum[-1] ** 2 / max(float((w**2).sum()), 1e-12)
+    s_probes = _weighted_survival(probes, cum, t)
+    lower = s_probes - z * np.sqrt(s_probes * (1.0 - s_probes) / n_eff)
     s_real = survival(real, t) - _members_reaching(others, t)
     ratio = np.maximum(s_real, 0.0) / np.maximum(lower, 1e-12)
     return float(np.clip(ratio.min(), 0.0, 1.0))

@@ -80,9 +80,9 @@ class Prevalence:
     def with_share(
         self, j: int, value: float, low: float, high: float, into: list[int] | None = None
     ) -> Prevalence:
-        """The same estimate with kind ``j``'s share lowered to ``value`` (interval ``low`` to
-        ``high``); the freed share goes to the kinds ``into`` (default: all others) in
-        proportion to theirs."""
+        """The same estimate with kind ``j``'s share set to ``value`` (interval ``low`` to
+        ``high``); the share freed or taken goes to or comes from the kinds ``into`` (default:
+        all others) in proportion to theirs."""
         share = self.share.astype(np.float64).copy()
         others = np.zeros(share.size, dtype=bool)
         others[into if into is not None else slice(None)] = True
