@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stratigraphy.analysis.confusions import pair_weights
-from stratigraphy.analysis.engine import AnalysisEngine
+from stratigraphy.analysis.engine import AnalysisEngine, InferenceConfig
 from stratigraphy.analysis.flags import (
     MixtureFlagger,
     mixture_proportion,
@@ -95,6 +95,34 @@ def test_two_groups_fdr_keeps_the_share_of_false_flags_at_the_level(fdr: float) 
         caught.append((flags & problem).sum() / problem.sum())
     assert np.mean(false_shares) <= fdr + 0.02
     assert np.mean(caught) > 0.3
+
+
+def test_the_median_over_probe_draws_steadies_the_cut_where_the_rate_is_flat() -> None:
+    """20% label errors ~N(3, 1) among ordinary rows ~N(0, 1), and 2% of clean rows that score
+    like errors: the expected share of false flags stays near 0.1 over a long stretch of the
+    evidence, so one draw of 250 probes puts the cut anywhere along it. The median over
+    redrawn probes moves the flag count far less from one draw to the next, with the false
+    share still at the level, and the spread it reports holds the count it flags."""
+    rng = np.random.default_rng(7)
+    kind = rng.choice(3, size=20_000, p=[0.78, 0.2, 0.02])
+    score = np.where(kind == 0, 0.0, 3.0) + rng.standard_normal(kind.size)
+    counts: dict[int, list[int]] = {0: [], 60: []}
+    for rounds, found in counts.items():
+        false = []
+        for trial in range(30):
+            probes = 3.0 + np.random.default_rng(100 + trial).standard_normal(250)
+            flagger = MixtureFlagger.fit(["x"], {"x": probes}, {"x": score}, {"x": 0.2}, 0.1,
+                                         seed=trial, rounds=rounds)  # fmt: skip
+            flags = flagger.flag(flagger.q_values({"x": score})["x"])
+            found.append(int(flags.sum()))
+            false.append((kind[flags] != 1).mean() if flags.any() else 0.0)
+            low, high = flagger.cuts["x"].flagged_spread
+            assert low - 1e-9 <= flags.mean() <= high + 1e-9
+        assert np.mean(false) <= 0.1 + 0.03
+    assert np.std(counts[60]) < 0.8 * np.std(counts[0])
+    assert min(counts[60]) > 10 * max(min(counts[0]), 1)
+    with pytest.raises(ConfigError, match="flag_draws"):
+        InferenceConfig(flag_draws=-1).validate()
 
 
 def test_the_mixture_bound_recovers_the_share_and_never_undershoots_much() -> None:

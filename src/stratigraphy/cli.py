@@ -21,6 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from stratigraphy.analysis.flags import flagged_spread
 from stratigraphy.core.errors import ConfigError, StratigraphyError
 from stratigraphy.curate.fixes import apply_fixes
 from stratigraphy.curate.pruning import prune_run, prune_scores
@@ -95,16 +96,19 @@ def _answer_table(summary: dict[str, Any]) -> Table:
         title=f"What the data holds: {flags['flagged']:,} examples flagged at an expected "
         f"false-flag share ≤ {flags['fdr']:g}"
     )
-    for col in ("kind", "estimated share", "95% interval", "flagged"):
+    for col in ("kind", "estimated share", "95% interval", "flagged", "as the probes vary"):
         table.add_column(col, justify="left" if col == "kind" else "right")
     withheld = set(flags.get("withheld", []))
+    spread = flagged_spread(summary)
     for kind, share in prevalence["share"].items():
         flagged = flags["by_kind"].get(kind)
+        low, high = spread.get(kind, (None, None))
         table.add_row(
             kind,
             f"{100 * share:.1f}%",
             f"{100 * prevalence['low'][kind]:.1f}–{100 * prevalence['high'][kind]:.1f}%",
             "withheld" if kind in withheld else "—" if flagged is None else f"{flagged:,}",
+            "" if low is None or kind in withheld else f"{low:,}–{high:,}",
         )
     if flags.get("notes"):
         table.caption = " ".join(flags["notes"])

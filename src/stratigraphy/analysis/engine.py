@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from stratigraphy.analysis.confusions import error_pairs, pair_weights, top_pairs
 from stratigraphy.analysis.example_table import ExampleTable
 from stratigraphy.analysis.flags import (
+    BAG_ROUNDS,
     DEFAULT_FDR,
     MixtureFlagger,
     mixture_proportion,
@@ -63,14 +64,16 @@ ENGINES = ("local", "ray")
 @dataclass
 class InferenceConfig:
     """How verdicts are inferred: kNN's ``k``, the seed, the inferers to try, rows per chunk,
-    the expected share of false flags allowed (``fdr``) and how the kinds' priors on the real
-    data are estimated (``prevalence``: ``bbse-em``, ``bbse`` or ``em``)."""
+    the expected share of false flags allowed (``fdr``), how many draws of the probes the flags'
+    q-values are the median over (``flag_draws``; 0: the probes as they are) and how the kinds'
+    priors on the real data are estimated (``prevalence``: ``bbse-em``, ``bbse`` or ``em``)."""
 
     k: int = 20
     seed: int = 0
     methods: tuple[str, ...] = tuple(INFERERS)
     chunk_rows: int = ROW_GROUP
     fdr: float = DEFAULT_FDR
+    flag_draws: int = BAG_ROUNDS
     prevalence: str = "bbse-em"
 
     def validate(self) -> None:
@@ -85,6 +88,8 @@ class InferenceConfig:
             raise ConfigError(
                 f"prevalence must be one of {PREVALENCE_METHODS}; got {self.prevalence!r}."
             )
+        if self.flag_draws < 0:
+            raise ConfigError(f"flag_draws must be at least 0; got {self.flag_draws}.")
         if self.chunk_rows < 1:
             raise ConfigError(f"chunk_rows must be at least 1; got {self.chunk_rows}.")
 
@@ -459,7 +464,8 @@ class AnalysisEngine:
             kinds, {k: probes[k][probe_suite == k] for k in kinds}, reference,
             {k: share[k] for k in kinds}, self.config.fdr,
             {k: {j: probes[k][probe_suite == j] for j in kinds if j != k} for k in kinds},
-            tuple(self.withheld_), self._restored(probes, probe_suite, share),
+            tuple(self.withheld_), self._restored(probes, probe_suite, share), self.config.seed,
+            self.config.flag_draws,
         )  # fmt: skip
 
     def _restored(

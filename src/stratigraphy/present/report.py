@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from markupsafe import Markup
 
+from stratigraphy.analysis.flags import flagged_spread
 from stratigraphy.analysis.neighbours import ProbeNeighbours
 from stratigraphy.core.atomic import atomic_write_bytes
 from stratigraphy.present import plots
@@ -142,10 +143,11 @@ def _answer(summary: dict[str, Any], run_dir: Path) -> dict[str, Any] | None:
     prevalence, flags = summary.get("prevalence"), summary.get("flags")
     if prevalence is None or flags is None:
         return None
+    spread = flagged_spread(summary)
     rows = [
         {"kind": k, "share": prevalence["share"][k], "low": prevalence["low"][k],
          "high": prevalence["high"][k], "flagged": flags["by_kind"].get(k),
-         "withheld": k in flags.get("withheld", [])}
+         "withheld": k in flags.get("withheld", []), "spread": spread.get(k)}
         for k in prevalence["share"]
     ]  # fmt: skip
     probes = flags.get("probes", {})
