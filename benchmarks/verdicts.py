@@ -30,7 +30,7 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +39,15 @@ from _common import OUT, fashion_mnist_available
 from detect import TWEETS, cv_probs
 
 from stratigraphy import RunConfig, load_fashion_mnist, run
+from stratigraphy.analysis.engine import analyze_source
 from stratigraphy.analysis.evaluation import detection_quality
 from stratigraphy.analysis.scores import SCORES, mislabel_direction
+from stratigraphy.analysis.sources import ArraySource
 from stratigraphy.curate.fixes import plan_fixes
 from stratigraphy.data.sources import LabelledData
 from stratigraphy.data.tables import read_table
+from stratigraphy.probes.build import build_probes
+from stratigraphy.record.store import DynamicsStore
 
 KIND_TO_SUITE = {"mislabeled": "mislabeled", "corrupted": "corrupted",
                  "out_of_distribution": "random_input"}  # fmt: skip
@@ -135,6 +139,8 @@ def evaluate(
         "withheld": summary["flags"].get("withheld", []),
         "corrupted_or_random": float(ex.verdict.isin(["corrupted", "random_input"]).mean()),
     }
+    r["flags"]["spread"] = summary["flags"].get("flagged_share_spread", {})
+    r["one_draw"] = _one_draw_flags(cfg, data, out, ex, problem, disputed)
     est_problems = n * sum(prev["share"][k] for k in summary["flags"]["by_kind"])
     r["review"] = {"queue": int(flagged.sum()), "estimated_problems": est_problems,
                    "allowed": est_problems + 0.1 * flagged.sum()}  # fmt: skip
@@ -149,6 +155,30 @@ def evaluate(
         r["ap"] = _ap(ex, summary, truth, r.get("cleanlab_score"))
     r.pop("cleanlab_score", None)
     return r
+
+
+def _one_draw_flags(cfg: RunConfig, data: LabelledData, out: Path, ex, problem: np.ndarray,
+                    disputed: np.ndarray) -> dict:  # fmt: skip
+    """The same recorded run's flags with the q-values of the probes as drawn (``flag_draws=0``,
+    the cut before the median over draws) against the run's own, both on the rows the main
+    training judged (the probe sources, judged in the source fold, are left out of both)."""
+    probed = build_probes(data.X, data.y, data.n_classes, cfg.probes)
+    source = ArraySource(DynamicsStore(out / "dynamics").read_all())
+    config = replace(cfg.inference, flag_draws=0)
+    one = analyze_source(source, probed, config=config).to_pandas().set_index("index")
+    kept = one.index[one.verdict != "unscored"].to_numpy()
+    result = {}
+    for name, flagged in (
+        ("one_draw", one.flagged.reindex(kept).to_numpy(bool)),
+        ("median", ex.set_index("index").flagged.reindex(kept).to_numpy(bool)),
+    ):
+        hit = kept[flagged]
+        result[name] = {
+            "flagged": int(hit.size),
+            "false_share": float((~problem[hit]).mean()) if hit.size else 0.0,
+            "false_share_unanimous": float((~problem & ~disputed)[hit].mean()) if hit.size else 0.0,
+        }  # fmt: skip
+    return result
 
 
 def _crowd_disputed(n: int) -> np.ndarray:
@@ -228,6 +258,14 @@ def print_setting(r: dict) -> None:
           f"verdicts {f['corrupted_or_random']:.2%}"
           + (f"; withheld (probes unlike the data's errors): {f['withheld']}"
              if f.get("withheld") else ""))  # fmt: skip
+    spread = {k: f"{lo * r['n']:.0f}–{hi * r['n']:.0f}" for k, (lo, hi) in f["spread"].items()
+              if hi > 0}  # fmt: skip
+    one, med = r["one_draw"]["one_draw"], r["one_draw"]["median"]
+    print(f"- as the probes are drawn again (10th–90th percentile): {spread or 'none'}; on the "
+          f"rows the main training judged, the median over draws flags {med['flagged']} "
+          f"(false {med['false_share']:.3f}; unanimous {med['false_share_unanimous']:.3f}), "
+          f"the probes as drawn {one['flagged']} (false {one['false_share']:.3f}; unanimous "
+          f"{one['false_share_unanimous']:.3f})")  # fmt: skip
     if c:
         print(f"- cleanlab find_label_issues: {c['flagged']} flagged, precision "
               f"{c['precision']:.3f}"
