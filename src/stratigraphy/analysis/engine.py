@@ -367,8 +367,9 @@ class AnalysisEngine:
         """A wrong-label kind whose probes do not resemble the data's label errors: EM's share
         rests on inferers trained on those probes, which read such errors as partly clean, so
         its bootstrap interval understates how far off it can be (Fashion-MNIST with asymmetric
-        noise: 6.9%, interval 6.3–7.5%, against a truth of 12.5%). The same probes weighted to
-        the data's own error pairs give an upper bound on the share (24.0% there: clean but
+        noise: 6.6%, interval 6.0–7.0%, against a truth of 12%; docs/benchmarks.md). The same
+        probes weighted to the data's own error pairs give an upper bound on the share (22.6%
+        there: clean but
         ambiguous examples reach such errors' evidence, so it is not tight); the interval's
         upper end reaches it, the estimate stays EM's. The flags are withheld (see
         :meth:`_tighten_shares`)."""
