@@ -282,17 +282,15 @@ def _kind_cut(
     if prior <= 0 or alt.size == 0 or thresholds.size == 0:
         return KindCut(thresholds, np.ones(thresholds.size), float(prior), int(alt.size))
     s_real = survival(real, thresholds)
-    clean_probes = None
+    discount, scale = np.zeros(thresholds.size), 1.0
     if restored > 0 and clean is not None and np.size(clean):
-        clean_probes = survival(np.sort(_finite(clean)), thresholds)
+        eps, c = min(restored, 0.5), min(contamination, 0.5)
+        discount = eps * survival(np.sort(_finite(clean)), thresholds) / (1.0 - c)
+        scale = max(1.0 - eps - eps * c / (1.0 - c), 0.1)
     reached = _members_reaching(others, thresholds)
 
     def q_of(drawn: np.ndarray) -> np.ndarray:
-        members = survival(drawn, thresholds)
-        if clean_probes is not None:
-            eps, c = min(restored, 0.5), min(contamination, 0.5)
-            scale = max(1.0 - eps - eps * c / (1.0 - c), 0.1)
-            members = (members - eps * clean_probes / (1.0 - c)) / scale
+        members = (survival(drawn, thresholds) - discount) / scale
         found = prior * np.clip(members, 0.0, 1.0) + reached
         rate = 1.0 - found / np.maximum(s_real, 1e-12)
         return np.minimum.accumulate(np.clip(rate, 0.0, 1.0))
