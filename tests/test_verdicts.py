@@ -87,7 +87,7 @@ def test_two_groups_fdr_keeps_the_share_of_false_flags_at_the_level(fdr: float) 
         rng = np.random.default_rng(rep)
         problem = rng.random(20_000) < 0.15
         score = np.where(problem, 2.5, 0.0) + rng.standard_normal(problem.size)
-        probes = 2.5 + rng.standard_normal(250)
+        probes = 3.5 + rng.standard_normal(250)
         flagger = MixtureFlagger.fit(["x"], {"x": probes}, {"x": score}, {"x": 0.15}, fdr)
         q, _ = flagger.combined(flagger.q_values({"x": score}))
         flags = flagger.flag(q)
@@ -508,3 +508,47 @@ def test_probes_relabelled_back_to_their_true_class_count_as_clean() -> None:
             assert kinds[engine.suites_.index("mislabeled")] < 0.3
         else:
             assert "mislabeled" not in parts
+
+
+def test_the_source_folds_flags_hold_their_level_among_the_mostly_clean_sources() -> None:
+    """20% label errors, evidence ~N(3.5, 1) against N(0, 1). The examples to judge are 1,000
+    drawn from a clean-looking pool (1 in 300 of its rows a label error) and 250 at random,
+    as the source fold's are. Flags fitted over every row at the data's 20% let a large share
+    of false flags through among them; fitted on them alone at their own share, the level
+    holds. ``source_shares`` expects the calibration part at the data's shares and the rest
+    at the pool's mean posterior under the data's priors."""
+    rng = np.random.default_rng(11)
+    n = 20_000
+    wrong = rng.random(n) < 0.2
+    score = np.where(wrong, 3.5, 0.0) + rng.standard_normal(n)
+    k = len(BUILTIN_SUITES)
+    cols = {s: i for i, s in enumerate(BUILTIN_SUITES)}
+    like = np.full((n, k), 1e-12)
+    like[:, cols["typical"]] = like[:, cols["atypical"]] = np.exp(-0.5 * score**2)
+    like[:, cols["mislabeled"]] = np.exp(-0.5 * (score - 3.5) ** 2)
+    posteriors = like / like.sum(1, keepdims=True)
+    pool = np.where(wrong, rng.random(n) < 0.001, rng.random(n) < 0.4)
+    judged = np.zeros(n, dtype=bool)
+    judged[rng.choice(np.flatnonzero(pool), 1000, replace=False)] = True
+    random_part = rng.choice(np.flatnonzero(~judged), 250, replace=False)
+    judged[random_part] = True
+    probes = 3.5 + rng.standard_normal(250)
+    probe_args = (np.full((250, k), 1.0 / k), probes), np.full(250, "mislabeled", dtype=object)
+    main = _engine_with_share(0.2)
+    main._fit_shares_and_flags((posteriors, score), *probe_args, None, pool=pool)
+    data_share = main.prevalence_.share[cols["mislabeled"]]
+    pool_share = main.adjusted(posteriors)[pool, cols["mislabeled"]].mean()
+    shares = main.source_shares(np.isin(np.flatnonzero(judged), random_part))
+    assert shares["mislabeled"] == pytest.approx(0.2 * data_share + 0.8 * pool_share)
+    assert pool_share < data_share / 5 and shares["random_input"] == pytest.approx(0.0, abs=1e-6)
+    truth = {kind: 0.0 for kind in shares} | {"mislabeled": float(wrong[judged].mean())}
+    false = []
+    for scope in (None, (judged, truth)):
+        fold = _engine_with_share(0.2)
+        fold._fit_shares_and_flags((posteriors, score), *probe_args, main, scope=scope)
+        assert fold.flagger_ is not None
+        flags = judged & fold.flagger_.flag(fold.flagger_.cuts["mislabeled"].q_values(score))
+        false.append((~wrong[flags]).mean())
+        assert flags.sum() > 20
+    assert fold.flag_shares_ == truth
+    assert false[0] > 0.2 and false[1] <= 0.12

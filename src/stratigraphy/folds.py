@@ -6,9 +6,11 @@ labelled twin could never be learned, and the twin would look doubtful). The sou
 on those examples plus a seeded sample of the rest (``source_fold`` of the data, at least 2,000
 examples where the data has them), with fresh probe suites built from the other examples, and
 judges the former sources with an engine fitted on its own probes. It shares the main fold's
-priors (its flags' false-discovery rate is estimated against its own held-out probes under
-them), so its verdicts and flags are on the same scale; its cost is the
-``source_fold`` share of one training.
+priors, so its verdicts are on the same scale. Its flags' false-discovery rate is estimated
+against its own probes over the former sources alone, at the kinds' shares among them: most
+sources were drawn clean-looking, so at the data's shares the fold flagged 2–8 times the
+sources' errors and a fifth to a half of its flags were false (docs/benchmarks.md). Its cost
+is the ``source_fold`` share of one training.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from stratigraphy.analysis.engine import Analysis, AnalysisEngine, analyze_source
+from stratigraphy.analysis.engine import Analysis, AnalysisEngine, JudgedRows, analyze_source
 from stratigraphy.analysis.evaluation import detection_quality
 from stratigraphy.analysis.sources import ArraySource
 from stratigraphy.analysis.tally import kind_counts
@@ -45,11 +47,13 @@ _MAIN_FOLD_COLUMNS = ("probe_suite", "typicality", "neighbour_label", "neighbour
 @dataclass
 class SourceFold:
     """The examples the fold trains on (``subset``, original indices, sorted), the former
-    sources among them, and its probed training set."""
+    sources among them, whether each of those was a calibration probe's source (drawn from
+    any example, not from the clean-looking pool), and its probed training set."""
 
     subset: np.ndarray
     judged: np.ndarray
     probed: ProbedData
+    from_calibration: np.ndarray
 
     @classmethod
     def plan(cls, cfg: RunConfig, data: LabelledData, main: ProbedData) -> SourceFold | None:
@@ -70,7 +74,11 @@ class SourceFold:
             keep_out=np.searchsorted(subset, judged),
         )
         probed = build_probes(data.X[subset], data.y[subset], data.n_classes, probes)
-        return cls(subset, judged, probed)
+        table = main.probes
+        source = table.column("source").to_numpy()
+        role = np.asarray(table.column("role").to_pylist(), dtype=object)
+        calibration = np.isin(judged, source[role == "calibration"])
+        return cls(subset, judged, probed, calibration)
 
     def train(self, cfg: RunConfig, n_classes: int, out: Path,
               on_batch: Callable[[int, int], None] | None = None,
@@ -99,11 +107,13 @@ class SourceFold:
         extra_sub = {k: [v[i] for i in sub] if isinstance(v, list) else np.asarray(v)[sub]
                      for k, v in extra.items()}  # fmt: skip
         inference = replace(cfg.inference, chunk_rows=max(self.probed.X.shape[0], 1))
+        judged = JudgedRows(np.searchsorted(sub, self.judged),
+                            main.source_shares(self.from_calibration))  # fmt: skip
         return analyze_source(
             ArraySource(store.read_all()), self.probed, data.class_names, None,
             None if truth is None else truth[sub],
             planted.true_label[sub] if planted is not None else None,
-            extra_sub, inference, like=main,
+            extra_sub, inference, like=main, judged=judged,
         )  # fmt: skip
 
 
@@ -231,4 +241,5 @@ def judge_sources(
         "method": method,
         "heldout_accuracy": judged.summary["inference"]["heldout"][method]["accuracy"],
         "mislabel_score": judged.engine.chosen_,
+        "flag_shares": judged.engine.flag_shares_,
     }
