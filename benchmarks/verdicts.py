@@ -30,7 +30,7 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,15 +39,11 @@ from _common import OUT, fashion_mnist_available
 from detect import TWEETS, cv_probs
 
 from stratigraphy import RunConfig, load_fashion_mnist, run
-from stratigraphy.analysis.engine import analyze_source
 from stratigraphy.analysis.evaluation import detection_quality
 from stratigraphy.analysis.scores import SCORES, mislabel_direction
-from stratigraphy.analysis.sources import ArraySource
 from stratigraphy.curate.fixes import plan_fixes
 from stratigraphy.data.sources import LabelledData
 from stratigraphy.data.tables import read_table
-from stratigraphy.probes.build import build_probes
-from stratigraphy.record.store import DynamicsStore
 
 KIND_TO_SUITE = {"mislabeled": "mislabeled", "corrupted": "corrupted",
                  "out_of_distribution": "random_input"}  # fmt: skip
@@ -140,7 +136,7 @@ def evaluate(
         "corrupted_or_random": float(ex.verdict.isin(["corrupted", "random_input"]).mean()),
     }
     r["flags"]["spread"] = summary["flags"].get("flagged_share_spread", {})
-    r["one_draw"] = _one_draw_flags(cfg, data, out, ex, problem, disputed)
+    r["by_fold"] = _flags_by_fold(ex, problem, disputed)
     est_problems = n * sum(prev["share"][k] for k in summary["flags"]["by_kind"])
     r["review"] = {"queue": int(flagged.sum()), "estimated_problems": est_problems,
                    "allowed": est_problems + 0.1 * flagged.sum()}  # fmt: skip
@@ -157,23 +153,17 @@ def evaluate(
     return r
 
 
-def _one_draw_flags(cfg: RunConfig, data: LabelledData, out: Path, ex, problem: np.ndarray,
-                    disputed: np.ndarray) -> dict:  # fmt: skip
-    """The same recorded run's flags with the q-values of the probes as drawn (``flag_draws=0``,
-    the cut before the median over draws) against the run's own, both on the rows the main
-    training judged (the probe sources, judged in the source fold, are left out of both)."""
-    probed = build_probes(data.X, data.y, data.n_classes, cfg.probes)
-    source = ArraySource(DynamicsStore(out / "dynamics").read_all())
-    config = replace(cfg.inference, flag_draws=0)
-    one = analyze_source(source, probed, config=config).to_pandas().set_index("index")
-    kept = one.index[one.verdict != "unscored"].to_numpy()
+def _flags_by_fold(ex, problem: np.ndarray, disputed: np.ndarray) -> dict:
+    """The flags split by who judged the rows: the main training, or the source fold (the
+    former probe sources, ``fold_row`` ≥ 0), each with its realised false share."""
+    index = ex["index"].to_numpy()
+    fold = ex.fold_row.fillna(-1).to_numpy() >= 0
+    flagged = ex.flagged.to_numpy(bool)
     result = {}
-    for name, flagged in (
-        ("one_draw", one.flagged.reindex(kept).to_numpy(bool)),
-        ("median", ex.set_index("index").flagged.reindex(kept).to_numpy(bool)),
-    ):
-        hit = kept[flagged]
+    for name, rows in (("main", ~fold), ("source_fold", fold)):
+        hit = index[rows & flagged]
         result[name] = {
+            "rows": int(rows.sum()),
             "flagged": int(hit.size),
             "false_share": float((~problem[hit]).mean()) if hit.size else 0.0,
             "false_share_unanimous": float((~problem & ~disputed)[hit].mean()) if hit.size else 0.0,
@@ -260,12 +250,12 @@ def print_setting(r: dict) -> None:
              if f.get("withheld") else ""))  # fmt: skip
     spread = {k: f"{lo * r['n']:.0f}–{hi * r['n']:.0f}" for k, (lo, hi) in f["spread"].items()
               if hi > 0}  # fmt: skip
-    one, med = r["one_draw"]["one_draw"], r["one_draw"]["median"]
-    print(f"- as the probes are drawn again (10th–90th percentile): {spread or 'none'}; on the "
-          f"rows the main training judged, the median over draws flags {med['flagged']} "
-          f"(false {med['false_share']:.3f}; unanimous {med['false_share_unanimous']:.3f}), "
-          f"the probes as drawn {one['flagged']} (false {one['false_share']:.3f}; unanimous "
-          f"{one['false_share_unanimous']:.3f})")  # fmt: skip
+    main, fold = r["by_fold"]["main"], r["by_fold"]["source_fold"]
+    print(f"- as the probes are drawn again (10th–90th percentile): {spread or 'none'}; the "
+          f"main training's {main['rows']} rows: {main['flagged']} flagged (false "
+          f"{main['false_share']:.3f}; unanimous {main['false_share_unanimous']:.3f}), the "
+          f"source fold's {fold['rows']}: {fold['flagged']} (false {fold['false_share']:.3f}; "
+          f"unanimous {fold['false_share_unanimous']:.3f})")  # fmt: skip
     if c:
         print(f"- cleanlab find_label_issues: {c['flagged']} flagged, precision "
               f"{c['precision']:.3f}"
