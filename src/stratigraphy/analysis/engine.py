@@ -182,15 +182,8 @@ class AnalysisEngine:
         ref_scores = compute_scores(ref_sig, ref_labels)
         self.ranks_ = RankReference.fit(rank_inputs(ref_scores, self._p_mislabeled(ref_proba)))
         proba = self.suite_proba(sig, labels, rows)
-        candidates = mislabel_candidates(
-            compute_scores(sig, labels), self._p_mislabeled(proba), self.ranks_
-        )
         names = np.asarray(self.suites_, dtype=object)[suite_ids]
-        self.chosen_, self.candidate_ap_ = choose_mislabel_score(
-            candidates, np.arange(rows.size), names, heldout
-        )
-        if like is not None and like.chosen_ in candidates:
-            self.chosen_ = like.chosen_
+        candidates = self._choose_mislabel_score(sig, labels, proba, names, heldout, like)
         real = reference < probed.n_kept
         train = np.bincount(suite_ids[is_fit], minlength=len(self.suites_)) / is_fit.sum()
         self._fit_prevalence(ref_proba[self.method_][real], proba[self.method_][heldout],
@@ -214,6 +207,22 @@ class AnalysisEngine:
             weights, scope,
         )  # fmt: skip
         return self
+
+    def _choose_mislabel_score(self, sig: Signals, labels: np.ndarray,
+                               proba: dict[str, np.ndarray], names: np.ndarray,
+                               heldout: np.ndarray,
+                               like: AnalysisEngine | None) -> dict[str, np.ndarray]:  # fmt: skip
+        """Every candidate's value on the probes; ``chosen_`` is the one with the best held-out
+        AP, or ``like``'s where this engine shares its priors (one score across the folds)."""
+        candidates = mislabel_candidates(
+            compute_scores(sig, labels), self._p_mislabeled(proba), self.ranks_
+        )
+        self.chosen_, self.candidate_ap_ = choose_mislabel_score(
+            candidates, np.arange(labels.size), names, heldout
+        )
+        if like is not None and like.chosen_ in candidates:
+            self.chosen_ = like.chosen_
+        return candidates
 
     def source_shares(self, from_calibration: np.ndarray) -> dict[str, float]:
         """Each problem kind's expected share among examples consumed as probe sources
