@@ -13,11 +13,15 @@ fold, the engine) and cleanlab runs on the same planted data with the same model
 - the AP of ``mislabel_score`` against planted label errors (or, for the tweets as they are,
   against crowd agreement < 0.6), the best classic score's and cleanlab's self-confidence AP;
 - ``strat fix --policy relabel``'s removed share and the review queue against the estimate;
-- unscored rows and the source fold's cost beside the main training.
+- unscored rows and the source fold's cost beside the main training;
+- with ``--relevel 0.2``, for the tweets: the run flagged again at that level (``strat analyze
+  RUN --fdr 0.2``, no training) beside the count its summary foretold
+  (``flags.flagged_share_at``), with the realised false share.
 
     python benchmarks/verdicts.py                          # every setting
     python benchmarks/verdicts.py --only fmnist-none,tweets-crowd [--limit 20000] [--epochs 15]
     python benchmarks/verdicts.py --clean-sampling extremes # MAP-D's most and least typical probes
+    python benchmarks/verdicts.py --only tweets-sym20,tweets-sym40 --relevel 0.2
 
 Fashion-MNIST settings use its first ``--limit`` training images (default 20,000) so that the
 six trainings of a setting (one run, five cross-validation folds) fit on two CPU cores.
@@ -40,10 +44,12 @@ from detect import TWEETS, cv_probs
 
 from stratigraphy import RunConfig, load_fashion_mnist, run
 from stratigraphy.analysis.evaluation import detection_quality
+from stratigraphy.analysis.flags import flagged_at
 from stratigraphy.analysis.scores import SCORES, mislabel_direction
 from stratigraphy.curate.fixes import plan_fixes
 from stratigraphy.data.sources import LabelledData
 from stratigraphy.data.tables import read_table
+from stratigraphy.job import reanalyse
 
 KIND_TO_SUITE = {"mislabeled": "mislabeled", "corrupted": "corrupted",
                  "out_of_distribution": "random_input"}  # fmt: skip
@@ -92,7 +98,13 @@ def _fmnist(limit: int) -> LabelledData:
 
 
 def evaluate(
-    s: Setting, epochs: int, seed: int, limit: int, clean_sampling: str, with_cleanlab: bool = True
+    s: Setting,
+    epochs: int,
+    seed: int,
+    limit: int,
+    clean_sampling: str,
+    with_cleanlab: bool = True,
+    relevel: float | None = None,
 ) -> dict:
     out = OUT / "verdicts" / (s.name + ("" if clean_sampling == "halves" else f"-{clean_sampling}"))
     cfg = _config(s, out, epochs, seed, clean_sampling)
@@ -137,6 +149,8 @@ def evaluate(
     }
     r["flags"]["spread"] = summary["flags"].get("flagged_share_spread", {})
     r["by_fold"] = _flags_by_fold(ex, problem, disputed)
+    if relevel is not None and s.data == "tweets":
+        r["relevel"] = _relevel(out, summary, relevel, problem, disputed)
     est_problems = n * sum(prev["share"][k] for k in summary["flags"]["by_kind"])
     r["review"] = {"queue": int(flagged.sum()), "estimated_problems": est_problems,
                    "allowed": est_problems + 0.1 * flagged.sum()}  # fmt: skip
@@ -169,6 +183,24 @@ def _flags_by_fold(ex, problem: np.ndarray, disputed: np.ndarray) -> dict:
             "false_share_unanimous": float((~problem & ~disputed)[hit].mean()) if hit.size else 0.0,
         }  # fmt: skip
     return result
+
+
+def _relevel(out: Path, summary: dict, level: float, problem: np.ndarray,
+             disputed: np.ndarray) -> dict:  # fmt: skip
+    """The recorded run flagged again at ``level`` without training (``strat analyze RUN
+    --fdr``), beside what the run's summary foretold for that level. Only for data the run's
+    configuration rebuilds (the tweets; the Fashion-MNIST settings train on a slice)."""
+    again = reanalyse(out, out.parent / f"{out.name}-fdr{level:g}", fdr=level)
+    ex = pq.read_table(out.parent / f"{out.name}-fdr{level:g}" / "examples.parquet").to_pandas()
+    hit = ex["index"].to_numpy()[ex.flagged.to_numpy(bool)]
+    return {
+        "level": level,
+        "foretold": sum(by.get(level, 0) for by in flagged_at(summary).values()),
+        "flagged": int(again["flags"]["flagged"]),
+        "false_share": float((~problem[hit]).mean()) if hit.size else 0.0,
+        "false_share_unanimous": float((~problem & ~disputed)[hit].mean()) if hit.size else 0.0,
+        "caught": float(np.isin(np.flatnonzero(problem), hit).mean()) if problem.any() else None,
+    }
 
 
 def _crowd_disputed(n: int) -> np.ndarray:
@@ -267,6 +299,13 @@ def print_setting(r: dict) -> None:
               f"{a['mislabel_score']:.3f}; best classic ({a['best_classic']}) "
               f"{a['best_classic_ap']:.3f}; cleanlab "
               f"{a['cleanlab'] if a['cleanlab'] is None else round(a['cleanlab'], 3)}")  # fmt: skip
+    if "relevel" in r:
+        v = r["relevel"]
+        caught = "—" if v["caught"] is None else f"{v['caught']:.3f}"
+        print(f"- flagged again at fdr {v['level']:g} without training: {v['flagged']} "
+              f"(foretold {v['foretold']}), realised false share {v['false_share']:.3f} "
+              f"({v['false_share_unanimous']:.3f} against unanimous tweets), planted problems "
+              f"caught {caught}")  # fmt: skip
     q = r["review"]
     print(f"- strat fix --policy relabel removes {r['fix_removed_share']:.2%}; review queue "
           f"{q['queue']} against {q['estimated_problems']:.0f} estimated problems "
@@ -286,6 +325,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=20_000)
     ap.add_argument("--clean-sampling", default="halves", choices=("extremes", "halves"))
     ap.add_argument("--no-cleanlab", action="store_true", help="skip cleanlab's 5-fold runs")
+    ap.add_argument("--relevel", type=float, default=None,
+                    help="flag the tweets' runs again at this level without training")  # fmt: skip
     args = ap.parse_args()
     wanted = set(args.only.split(","))
     results = []
@@ -298,9 +339,8 @@ def main() -> None:
         if s.data == "tweets" and not TWEETS.is_file():
             print(f"skipping {s.name}: {TWEETS} is absent")
             continue
-        r = evaluate(
-            s, args.epochs, args.seed, args.limit, args.clean_sampling, not args.no_cleanlab
-        )
+        r = evaluate(s, args.epochs, args.seed, args.limit, args.clean_sampling,
+                     not args.no_cleanlab, args.relevel)  # fmt: skip
         print_setting(r)
         sys.stdout.flush()
         results.append(r)

@@ -4,14 +4,17 @@ reason for each flag, and actions that follow only the flags."""
 from __future__ import annotations
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from stratigraphy.analysis.confusions import pair_weights
 from stratigraphy.analysis.engine import AnalysisEngine, InferenceConfig
 from stratigraphy.analysis.flags import (
     MixtureFlagger,
+    flagged_at,
     mixture_proportion,
     mixture_proportion_interval,
 )
@@ -22,7 +25,9 @@ from stratigraphy.analysis.prevalence import (
     estimate_prevalence,
     shift_priors,
 )
+from stratigraphy.cli import _answer_table, app
 from stratigraphy.core.errors import ConfigError
+from stratigraphy.job import reanalyse
 from stratigraphy.probes.suites import BUILTIN_SUITES
 
 
@@ -552,3 +557,57 @@ def test_the_source_folds_flags_hold_their_level_among_the_mostly_clean_sources(
         assert flags.sum() > 20
     assert fold.flag_shares_ == truth
     assert false[0] > 0.2 and false[1] <= 0.12
+
+
+def test_the_flags_at_other_levels_are_read_off_the_same_q_values() -> None:
+    """What a kind would flag at another error level is what flagging at that level gives on
+    the same rows; it grows with the level, is recorded at a few levels beside the run's, and
+    a withheld kind would flag nothing at any of them."""
+    rng = np.random.default_rng(3)
+    problem = rng.random(5_000) < 0.2
+    score = np.where(problem, 3.0, 0.0) + rng.standard_normal(problem.size)
+    probes = {"x": 3.0 + rng.standard_normal(250), "y": 3.0 + rng.standard_normal(250)}
+    flagger = MixtureFlagger.fit(["x", "y"], probes, {"x": score, "y": score},
+                                 {"x": 0.2, "y": 0.2}, 0.3, withheld=("y",), seed=1)  # fmt: skip
+    q = flagger.q_values({"x": score, "y": score})["x"]
+    shares = []
+    for level in (0.05, 0.1, 0.2, 0.3):
+        assert flagger.cuts["x"].flagged_share(level) == pytest.approx((q <= level).mean())
+        shares.append(flagger.cuts["x"].flagged_share(level))
+    assert shares == sorted(shares) and 0 < shares[0] < shares[-1]
+    at = flagger.summary()["flagged_share_at"]
+    assert list(at["x"]) == ["0.05", "0.1", "0.2", "0.3"] and at["x"]["0.3"] == shares[-1]
+    assert set(at["y"].values()) == {0.0}
+    counts = flagged_at({"n_examples": 5_000, "flags": flagger.summary()})
+    assert counts["x"][0.2] == round(5_000 * shares[2]) and counts["y"][0.2] == 0
+
+
+def test_a_finished_run_is_flagged_again_at_another_level_without_training(
+    digits_run, tmp_path
+) -> None:
+    """``strat analyze RUN --fdr 0.2``: the same recorded run flagged at a looser level flags
+    at least as many, about as many as the run's summary said that level would, each with
+    its q-value under it; a level outside (0, 1) is refused before anything is written."""
+    before = digits_run.summary
+    predicted = flagged_at(before)["mislabeled"][0.2]
+    with pytest.raises(ConfigError, match="fdr"):
+        reanalyse(digits_run.out, tmp_path / "bad", fdr=1.5)
+    assert not (tmp_path / "bad").exists()
+    after = reanalyse(digits_run.out, tmp_path / "loose", fdr=0.2)
+    found = after["flags"]["by_kind"]["mislabeled"]
+    assert after["flags"]["fdr"] == 0.2
+    assert found >= before["flags"]["by_kind"]["mislabeled"]
+    assert abs(found - predicted) <= 0.2 * predicted + 10
+    ex = pq.read_table(tmp_path / "loose" / "examples.parquet").to_pandas()
+    assert int(ex.flagged.sum()) == after["flags"]["flagged"]
+    assert (ex.q_value[ex.flagged] <= 0.2).all() and (ex.q_value[~ex.flagged] > 0.2).all()
+    html = (digits_run.out / "report.html").read_text()
+    assert "at ≤ 5%" in html and "at ≤ 20%" in html
+    shown = CliRunner().invoke(app, ["analyze", str(digits_run.out), "--fdr", "0.2", "--out",
+                                     str(tmp_path / "cli")])  # fmt: skip
+    assert shown.exit_code == 0 and "≤ 0.2" in shown.output, shown.output
+    refused = CliRunner().invoke(app, ["analyze", str(tmp_path / "x.npy"), "--fdr", "0.2"])
+    assert refused.exit_code != 0 and "finished run" in refused.output
+    table = _answer_table(before)
+    headers = [c.header for c in table.columns]
+    assert "at ≤ 0.05" in headers and "at ≤ 0.2" in headers

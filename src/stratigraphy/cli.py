@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from stratigraphy.analysis.flags import flagged_spread
+from stratigraphy.analysis.flags import flagged_at, flagged_spread
 from stratigraphy.core.errors import ConfigError, StratigraphyError
 from stratigraphy.curate.fixes import apply_fixes
 from stratigraphy.curate.pruning import prune_run, prune_scores
@@ -96,19 +96,24 @@ def _answer_table(summary: dict[str, Any]) -> Table:
         title=f"What the data holds: {flags['flagged']:,} examples flagged at an expected "
         f"false-flag share ≤ {flags['fdr']:g}"
     )
-    for col in ("kind", "estimated share", "95% interval", "flagged", "as the probes vary"):
+    at = flagged_at(summary)
+    levels = sorted({lv for by in at.values() for lv in by} - {float(flags["fdr"])})
+    for col in ("kind", "estimated share", "95% interval", "flagged", "as the probes vary",
+                *(f"at ≤ {lv:g}" for lv in levels)):  # fmt: skip
         table.add_column(col, justify="left" if col == "kind" else "right")
     withheld = set(flags.get("withheld", []))
     spread = flagged_spread(summary)
     for kind, share in prevalence["share"].items():
         flagged = flags["by_kind"].get(kind)
         low, high = spread.get(kind, (None, None))
+        shown = kind in at and kind not in withheld
         table.add_row(
             kind,
             f"{100 * share:.1f}%",
             f"{100 * prevalence['low'][kind]:.1f}–{100 * prevalence['high'][kind]:.1f}%",
             "withheld" if kind in withheld else "—" if flagged is None else f"{flagged:,}",
             "" if low is None or kind in withheld else f"{low:,}–{high:,}",
+            *(f"~{at[kind][lv]:,}" if shown else "" for lv in levels),
         )
     if flags.get("notes"):
         table.caption = " ".join(flags["notes"])
@@ -429,7 +434,8 @@ def _load_callable(spec: str, what: str) -> Any:
     return fn
 
 
-def _reanalyse_with_progress(run_dir: Path, out: Path, engine: str, address: str | None) -> None:
+def _reanalyse_with_progress(run_dir: Path, out: Path, engine: str, address: str | None,
+                             fdr: float | None = None) -> None:  # fmt: skip
     """A finished run analysed again (``strat analyze RUN``), under a progress bar."""
     from stratigraphy.job import reanalyse
 
@@ -440,10 +446,11 @@ def _reanalyse_with_progress(run_dir: Path, out: Path, engine: str, address: str
         def progress(what: str, done: int, total: int) -> None:
             bar.update(task, description=what, completed=done, total=total)
 
-        summary = reanalyse(run_dir, out, engine, address, progress)
+        summary = reanalyse(run_dir, out, engine, address, progress, fdr)
     Console().print(
         f"Analysed {summary['n_examples']:,} examples of {run_dir} again ({engine} engine): "
-        f"[bold]{out / 'examples.parquet'}[/bold], {summary['flags']['flagged']:,} flagged."
+        f"[bold]{out / 'examples.parquet'}[/bold], {summary['flags']['flagged']:,} flagged "
+        f"at an expected false-flag share ≤ {summary['flags']['fdr']:g}."
     )
 
 
@@ -470,19 +477,25 @@ def analyze_cmd(
     device: Annotated[str, Opt(help="device of the checkpoint passes")] = "cpu",
     engine: Engine = "local",
     address: Address = None,
+    fdr: Annotated[
+        float | None,
+        Opt(help="a finished run flagged again at this expected share of false flags"),
+    ] = None,
     out: Annotated[Path, Opt("--out", "-o", help="directory for examples.parquet")] = Path(
         "runs/analyzed"
     ),
 ) -> None:
     """Scores and a mislabel ranking from a model you already trained (its saved per-epoch
     outputs, or its checkpoints replayed over the dataset), or a finished run analysed again
-    (`strat analyze RUN --engine ray`)."""
+    (`strat analyze RUN --engine ray`, or at another error level: `--fdr 0.2`)."""
     with _user_errors():
         if len(outputs) == 1 and (outputs[0] / "run.json").is_file():
-            _reanalyse_with_progress(outputs[0], out, engine, address)
+            _reanalyse_with_progress(outputs[0], out, engine, address, fdr)
             return
         if engine != "local":
             raise ConfigError("--engine applies to a finished run directory.")
+        if fdr is not None:
+            raise ConfigError("--fdr applies to a finished run directory.")
         rows, epochs = _analyze_trained(outputs, labels, model, dataset, batch_size, device, out)
     Console().print(
         f"Scored {rows:,} examples over {epochs} epochs; "

@@ -316,12 +316,15 @@ def reanalyse(
     engine: str = "local",
     address: str | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
+    fdr: float | None = None,
 ) -> dict[str, Any]:
     """Analyse a finished run's recorded dynamics again, into ``out`` (``examples.parquet``: one
     file, or with ``engine="ray"`` a directory of parts; ``summary.json``). The data and probes
     are rebuilt from ``run.json``'s configuration and must match the run's fingerprint; the
-    former probe sources are judged by the run's source fold as in the run itself. The issue
-    columns (duplicates, outliers) are not recomputed."""
+    former probe sources are judged by the run's source fold as in the run itself. ``fdr``:
+    flags at another error level than the run's, without training again (the summary's
+    ``flags.flagged_share_at`` says about how many a level gives). The issue columns
+    (duplicates, outliers) are not recomputed."""
     run_dir, out = Path(run_dir), Path(out)
     info = read_json(run_dir / RUN_JSON) if (run_dir / RUN_JSON).is_file() else {}
     if info.get("status") != "complete":
@@ -329,6 +332,9 @@ def reanalyse(
     if out.resolve() == run_dir.resolve():
         raise ConfigError("Write the new analysis beside the run (--out), not over it.")
     cfg = replace(RunConfig.from_dict(info["config"]), out=run_dir)
+    if fdr is not None:
+        cfg = replace(cfg, inference=replace(cfg.inference, fdr=fdr))
+        cfg.inference.validate()
     source = cfg.data.load_source(on_progress, engine, address)
     if source.fingerprint() != info["identity"]["fingerprint"]:
         raise RunDirectoryError(

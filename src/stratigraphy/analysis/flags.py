@@ -60,6 +60,7 @@ MPE_Z = 1.0
 MAX_THRESHOLDS = 8192
 BAG_ROUNDS = 60
 SPREAD = (0.1, 0.9)
+LEVELS = (0.05, 0.1, 0.2)
 
 
 def _finite(a: np.ndarray) -> np.ndarray:
@@ -172,13 +173,15 @@ def mixture_proportion_estimate(
 class KindCut:
     """One kind's estimated false-discovery rate as a step function of the evidence;
     ``flagged_spread``: the share of the real rows it flags at the flagger's level, 10th to
-    90th percentile as the probes are drawn again."""
+    90th percentile as the probes are drawn again; ``reach``: the share of the real rows at or
+    above each threshold (None: no real rows)."""
 
     thresholds: np.ndarray
     q: np.ndarray
     prior: float
     probes: int
     flagged_spread: tuple[float, float] = (0.0, 0.0)
+    reach: np.ndarray | None = None
 
     def q_values(self, scores: np.ndarray) -> np.ndarray:
         j = np.searchsorted(self.thresholds, _finite(scores), side="right") - 1
@@ -188,6 +191,11 @@ class KindCut:
         """The lowest evidence flagged at ``fdr`` (None: nothing is)."""
         ok = np.flatnonzero(self.q <= fdr)
         return float(self.thresholds[ok[0]]) if ok.size else None
+
+    def flagged_share(self, fdr: float) -> float:
+        """The share of the real rows this kind flags at ``fdr``: what another error level
+        would give, read off the same q-values without fitting again."""
+        return 0.0 if self.reach is None else _flagged(self.q, self.reach, fdr)
 
 
 @dataclass
@@ -252,6 +260,10 @@ class MixtureFlagger:
             "prior": {k: c.prior for k, c in self.cuts.items()},
             "probes": {k: c.probes for k, c in self.cuts.items()},
             "flagged_share_spread": {k: list(c.flagged_spread) for k, c in self.cuts.items()},
+            "flagged_share_at": {
+                k: {f"{level:g}": c.flagged_share(level) for level in sorted({*LEVELS, self.fdr})}
+                for k, c in self.cuts.items()
+            },  # fmt: skip
             "withheld": list(self.withheld),
         }
 
@@ -297,14 +309,16 @@ def _kind_cut(
 
     if rounds < 1:
         q = q_of(alt)
-        return KindCut(thresholds, q, float(prior), int(alt.size), (_flagged(q, s_real, fdr),) * 2)
+        return KindCut(
+            thresholds, q, float(prior), int(alt.size), (_flagged(q, s_real, fdr),) * 2, s_real
+        )
     rng = np.random.default_rng([seed, 0xBA6])
     draws = np.stack([q_of(np.sort(alt[rng.integers(0, alt.size, alt.size)]))
                       for _ in range(rounds)])  # fmt: skip
     flagged = [_flagged(d, s_real, fdr) for d in draws]
     low, high = np.quantile(flagged, SPREAD)
     return KindCut(thresholds, np.median(draws, axis=0), float(prior), int(alt.size),
-                   (float(low), float(high)))  # fmt: skip
+                   (float(low), float(high)), s_real)  # fmt: skip
 
 
 def _flagged(q: np.ndarray, s_real: np.ndarray, fdr: float) -> float:
@@ -320,3 +334,13 @@ def flagged_spread(summary: dict[str, Any]) -> dict[str, tuple[int, int]]:
     n = int(summary.get("n_examples", 0))
     spread = summary.get("flags", {}).get("flagged_share_spread", {})
     return {k: (round(lo * n), round(hi * n)) for k, (lo, hi) in spread.items()}
+
+
+def flagged_at(summary: dict[str, Any]) -> dict[str, dict[float, int]]:
+    """Per kind, about how many of the data's examples would be flagged at each of a few error
+    levels (``summary.json``'s ``flags.flagged_share_at`` over its ``n_examples``): what a
+    stricter or looser ``--fdr`` would give, without fitting again; empty for a summary
+    written before it was recorded."""
+    n = int(summary.get("n_examples", 0))
+    at = summary.get("flags", {}).get("flagged_share_at", {})
+    return {k: {float(lv): round(share * n) for lv, share in by.items()} for k, by in at.items()}

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from markupsafe import Markup
 
-from stratigraphy.analysis.flags import flagged_spread
+from stratigraphy.analysis.flags import flagged_at, flagged_spread
 from stratigraphy.analysis.neighbours import ProbeNeighbours
 from stratigraphy.core.atomic import atomic_write_bytes
 from stratigraphy.present import plots
@@ -143,21 +143,29 @@ def _answer(summary: dict[str, Any], run_dir: Path) -> dict[str, Any] | None:
     prevalence, flags = summary.get("prevalence"), summary.get("flags")
     if prevalence is None or flags is None:
         return None
-    spread = flagged_spread(summary)
+    spread, at = flagged_spread(summary), flagged_at(summary)
+    levels = sorted({lv for by in at.values() for lv in by} - {float(flags["fdr"])})
+    withheld = flags.get("withheld", [])
     rows = [
         {"kind": k, "share": prevalence["share"][k], "low": prevalence["low"][k],
          "high": prevalence["high"][k], "flagged": flags["by_kind"].get(k),
-         "withheld": k in flags.get("withheld", []), "spread": spread.get(k)}
+         "withheld": k in withheld, "spread": spread.get(k),
+         "at": [at[k][lv] for lv in levels] if k in at and k not in withheld else None}
         for k in prevalence["share"]
     ]  # fmt: skip
     probes = flags.get("probes", {})
     present = [k for k in flags["by_kind"] if prevalence["share"].get(k, 0.0) > 0]
+    looser = [lv for lv in levels if lv > flags["fdr"]]
     return {
         "rows": rows,
         "flagged": flags["flagged"],
         "fdr": flags["fdr"],
+        "levels": levels,
+        "looser": (looser[0], sum(by[looser[0]] for k, by in at.items() if k not in withheld))
+        if looser
+        else None,
         "probes": sum(probes.values()),
-        "none_at_level": flags["flagged"] == 0 and bool(present) and not flags.get("withheld"),
+        "none_at_level": flags["flagged"] == 0 and bool(present) and not withheld,
         "notes": flags.get("notes", []),
         "run": str(run_dir),
     }
