@@ -92,7 +92,7 @@ def test_two_groups_fdr_keeps_the_share_of_false_flags_at_the_level(fdr: float) 
         rng = np.random.default_rng(rep)
         problem = rng.random(20_000) < 0.15
         score = np.where(problem, 2.5, 0.0) + rng.standard_normal(problem.size)
-        probes = 3.5 + rng.standard_normal(250)
+        probes = 2.5 + rng.standard_normal(250)
         flagger = MixtureFlagger.fit(["x"], {"x": probes}, {"x": score}, {"x": 0.15}, fdr)
         q, _ = flagger.combined(flagger.q_values({"x": score}))
         flags = flagger.flag(q)
