@@ -89,6 +89,11 @@ def _parse_user_suites(specs: list[str]) -> dict[str, np.ndarray]:
     return suites
 
 
+def _levels_header(levels: list[float]) -> str:
+    """ "at 5% / 20%": the other error levels whose flag counts the answer shows."""
+    return "at " + " / ".join(f"{100 * lv:g}%" for lv in levels)
+
+
 def _answer_table(summary: dict[str, Any]) -> Table:
     """The estimated share of each kind in the data and how many are flagged."""
     prevalence, flags = summary["prevalence"], summary["flags"]
@@ -99,8 +104,9 @@ def _answer_table(summary: dict[str, Any]) -> Table:
     at = flagged_at(summary)
     levels = sorted({lv for by in at.values() for lv in by} - {float(flags["fdr"])})
     for col in ("kind", "estimated share", "95% interval", "flagged", "as the probes vary",
-                *(f"at ≤ {lv:g}" for lv in levels)):  # fmt: skip
-        table.add_column(col, justify="left" if col == "kind" else "right")
+                *([_levels_header(levels)] if levels else [])):  # fmt: skip
+        table.add_column(col, justify="left" if col == "kind" else "right",
+                         no_wrap=col in ("kind", "95% interval"))  # fmt: skip
     withheld = set(flags.get("withheld", []))
     spread = flagged_spread(summary)
     for kind, share in prevalence["share"].items():
@@ -113,8 +119,9 @@ def _answer_table(summary: dict[str, Any]) -> Table:
             f"{100 * prevalence['low'][kind]:.1f}–{100 * prevalence['high'][kind]:.1f}%",
             "withheld" if kind in withheld else "—" if flagged is None else f"{flagged:,}",
             "" if low is None or kind in withheld else f"{low:,}–{high:,}",
-            *(f"~{at[kind][lv]:,}" if shown else "" for lv in levels),
-        )
+            *([" / ".join(f"~{at[kind][lv]:,}" for lv in levels) if shown else ""]
+              if levels else []),
+        )  # fmt: skip
     if flags.get("notes"):
         table.caption = " ".join(flags["notes"])
     return table

@@ -338,9 +338,17 @@ def flagged_spread(summary: dict[str, Any]) -> dict[str, tuple[int, int]]:
 
 def flagged_at(summary: dict[str, Any]) -> dict[str, dict[float, int]]:
     """Per kind, about how many of the data's examples would be flagged at each of a few error
-    levels (``summary.json``'s ``flags.flagged_share_at`` over its ``n_examples``): what a
-    stricter or looser ``--fdr`` would give, without fitting again; empty for a summary
+    levels: what a stricter or looser ``--fdr`` would give, without fitting again. The
+    count flagged at the run's level, moved by the change ``summary.json``'s
+    ``flags.flagged_share_at`` foretells over its ``n_examples`` (the shares are the main
+    training's; the source fold's rows flag at their own, lower rate, so scaling the share
+    alone would foretell more at the run's level than it flagged). Empty for a summary
     written before it was recorded."""
     n = int(summary.get("n_examples", 0))
-    at = summary.get("flags", {}).get("flagged_share_at", {})
-    return {k: {float(lv): round(share * n) for lv, share in by.items()} for k, by in at.items()}
+    flags = summary.get("flags", {})
+    at, fdr = flags.get("flagged_share_at", {}), f"{flags.get('fdr', 0):g}"
+    return {
+        k: {float(lv): max(0, flags["by_kind"].get(k, 0) + round((share - by.get(fdr, 0)) * n))
+            for lv, share in by.items()}
+        for k, by in at.items()
+    }  # fmt: skip
