@@ -1,6 +1,13 @@
 import numpy as np
 
 from stratigraphy import compute_scores, detection_quality
+from stratigraphy.analysis.mislabel import (
+    CONSENSUS,
+    TIE_MARGIN,
+    RankReference,
+    consensus,
+    near_ties,
+)
 from stratigraphy.analysis.scores import first_learned_epoch, forgetting_events
 
 
@@ -40,3 +47,36 @@ def test_detection_quality_of_a_perfect_and_a_reversed_score():
     assert good["auroc"] == 1.0 and good["ap"] == 1.0 and good["precision_at_k"] == 1.0
     bad = detection_quality(np.array([0.9, 0.8, 0.1, 0.2, 0.7]), truth, k=1)
     assert bad["auroc"] == 0.0 and bad["precision_at_k"] == 0.0 and bad["recall_at_k"] == 0.0
+
+
+def test_near_tied_candidates_are_averaged_and_their_consensus_ranks_errors_better():
+    """Three scores that each see the planted errors through their own noise: the held-out
+    probes cannot tell them apart (APs within the margin), and the mean of their ranks ranks
+    the errors better than any one of them. A clear winner is kept alone."""
+    rng = np.random.default_rng(0)
+    truth = rng.random(20_000) < 0.2
+    scores = {f"s{i}": 1.5 * truth + rng.standard_normal(truth.size) for i in range(3)}
+    aps = {k: detection_quality(v, truth)["ap"] for k, v in scores.items()}
+    assert near_ties({**aps, "weak": 0.3}) == ["s0", "s1", "s2"]
+    assert near_ties({"s0": 0.9, "s1": 0.7}) == [] and near_ties({}) == []
+    ranks = RankReference.fit(scores)
+    agreed = consensus(scores, ["s0", "s1", "s2"], ranks)
+    assert detection_quality(agreed, truth)["ap"] > max(aps.values()) + 0.05
+    part = {k: v[:1_000] for k, v in scores.items()}
+    np.testing.assert_array_equal(consensus(part, ["s0", "s1", "s2"], ranks), agreed[:1_000])
+
+
+def test_a_run_scores_by_the_consensus_of_its_tied_candidates(digits_run):
+    """Where the held-out APs tie, ``mislabel_score`` is their consensus, recorded with its
+    members (each within the margin of the best) and its own held-out AP, and the source fold
+    judges by the same score."""
+    summary = digits_run.summary
+    chosen = summary["mislabel_score"]
+    members, aps = chosen["consensus_of"], chosen["heldout_ap"]
+    if chosen["chosen"] == CONSENSUS:
+        best = max(v for k, v in aps.items() if k != CONSENSUS)
+        assert len(members) >= 2 and all(aps[m] >= best - TIE_MARGIN for m in members)
+        assert CONSENSUS in aps and CONSENSUS in summary["detection"]["scores"]
+    else:
+        assert members == [] and chosen["chosen"] in aps
+    assert summary["source_fold"]["mislabel_score"] == chosen["chosen"]

@@ -153,6 +153,11 @@ def _summary_tables(summary: dict[str, Any]) -> list[Table]:
             title=f"Detection of {det['planted_scored']} planted errors "
             f"({det['noise_kind']}, rate {det['noise_rate']:g}); mislabel_score = "
             f"{summary['mislabel_score']['chosen']}"
+            + (
+                f" of {', '.join(summary['mislabel_score']['consensus_of'])}"
+                if summary["mislabel_score"].get("consensus_of")
+                else ""
+            )
         )
         for col in ("score", "AUROC", "AP", "precision@k", "recall@k"):
             t.add_column(col, justify="left" if col == "score" else "right")

@@ -32,9 +32,12 @@ from stratigraphy.analysis.flags import (
 )
 from stratigraphy.analysis.inference import INFERERS, HeldoutReport, Inferer, heldout_report
 from stratigraphy.analysis.mislabel import (
+    CONSENSUS,
     RankReference,
     choose_mislabel_score,
+    consensus,
     mislabel_candidates,
+    near_ties,
     rank_inputs,
     reference_rows,
 )
@@ -181,15 +184,17 @@ class AnalysisEngine:
         ref_proba = self.suite_proba(ref_sig, ref_labels, reference)
         ref_scores = compute_scores(ref_sig, ref_labels)
         self.ranks_ = RankReference.fit(rank_inputs(ref_scores, self._p_mislabeled(ref_proba)))
+        ref_candidates = mislabel_candidates(ref_scores, self._p_mislabeled(ref_proba), self.ranks_)
+        self.candidate_ranks_ = RankReference.fit(ref_candidates)
         proba = self.suite_proba(sig, labels, rows)
         names = np.asarray(self.suites_, dtype=object)[suite_ids]
         candidates = self._choose_mislabel_score(sig, labels, proba, names, heldout, like)
+        ref_candidates = self._with_consensus(ref_candidates)
         real = reference < probed.n_kept
         train = np.bincount(suite_ids[is_fit], minlength=len(self.suites_)) / is_fit.sum()
         self._fit_prevalence(ref_proba[self.method_][real], proba[self.method_][heldout],
                              suite_ids[heldout], train, like)  # fmt: skip
         self.train_priors_ = train
-        ref_candidates = mislabel_candidates(ref_scores, self._p_mislabeled(ref_proba), self.ranks_)
         # The flags and the wrong-label share are measured against the calibration probes
         # (drawn like the data's own errors) where the probes have them.
         wrong = np.isin(names, [s for s in self.suites_ if suite_info(s).label_wrong])
@@ -213,16 +218,30 @@ class AnalysisEngine:
                                heldout: np.ndarray,
                                like: AnalysisEngine | None) -> dict[str, np.ndarray]:  # fmt: skip
         """Every candidate's value on the probes; ``chosen_`` is the one with the best held-out
-        AP, or ``like``'s where this engine shares its priors (one score across the folds)."""
+        AP, or the consensus of the candidates tied with it (:func:`near_ties`), or ``like``'s
+        where this engine shares its priors (one score across the folds)."""
         candidates = mislabel_candidates(
             compute_scores(sig, labels), self._p_mislabeled(proba), self.ranks_
         )
-        self.chosen_, self.candidate_ap_ = choose_mislabel_score(
-            candidates, np.arange(labels.size), names, heldout
-        )
-        if like is not None and like.chosen_ in candidates:
-            self.chosen_ = like.chosen_
+        at = np.arange(labels.size)
+        self.chosen_, self.candidate_ap_ = choose_mislabel_score(candidates, at, names, heldout)
+        self.consensus_ = near_ties(self.candidate_ap_)
+        if like is not None:
+            self.consensus_ = [m for m in like.consensus_ if m in candidates]
+            self.chosen_ = like.chosen_ if like.chosen_ in candidates else self.chosen_
+        candidates = self._with_consensus(candidates)
+        if self.consensus_:
+            self.chosen_ = CONSENSUS
+            own = choose_mislabel_score({CONSENSUS: candidates[CONSENSUS]}, at, names, heldout)
+            self.candidate_ap_.update(own[1])
         return candidates
+
+    def _with_consensus(self, candidates: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The candidates, with their near-tied ones' consensus where there is one."""
+        if not self.consensus_:
+            return candidates
+        agreed = consensus(candidates, self.consensus_, self.candidate_ranks_)
+        return {**candidates, CONSENSUS: agreed}
 
     def source_shares(self, from_calibration: np.ndarray) -> dict[str, float]:
         """Each problem kind's expected share among examples consumed as probe sources
@@ -569,7 +588,9 @@ class AnalysisEngine:
         proba = self.suite_proba(sig, labels, rows)
         adjusted = self.adjusted(proba[self.method_])
         scores = compute_scores(sig, labels)
-        candidates = mislabel_candidates(scores, self._p_mislabeled(proba), self.ranks_)
+        candidates = self._with_consensus(
+            mislabel_candidates(scores, self._p_mislabeled(proba), self.ranks_)
+        )
         metadata = np.asarray(self.suites_, dtype=object)[adjusted.argmax(1)]
         out: dict[str, np.ndarray] = {"metadata": metadata, "confidence": adjusted.max(1)}
         out.update({f"p_{s}": adjusted[:, j] for j, s in enumerate(self.suites_)})
@@ -677,7 +698,11 @@ class AnalysisEngine:
                 "suites": self.suites_,
                 "heldout": {m: r.to_dict() for m, r in self.heldout_.items()},
             },
-            "mislabel_score": {"chosen": self.chosen_, "heldout_ap": self.candidate_ap_},
+            "mislabel_score": {
+                "chosen": self.chosen_,
+                "heldout_ap": self.candidate_ap_,
+                "consensus_of": self.consensus_,
+            },  # fmt: skip
             "prevalence": self.prevalence_summary(replace(self.prevalence_, covers=probed.n_kept)),
             "flags": self._flag_summary(tally),
         }

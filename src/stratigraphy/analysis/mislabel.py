@@ -24,6 +24,8 @@ from stratigraphy.probes.suites import suite_info
 
 FALLBACK_SCORE = "mean_loss"
 PAIRED_SCORE = "aum"
+CONSENSUS = "consensus"
+TIE_MARGIN = 0.02
 RANK_REFERENCE_ROWS = 65_536
 
 
@@ -103,6 +105,26 @@ def choose_mislabel_score(
         for name, v in candidates.items()
     }
     return max(aps, key=lambda n: (aps[n], n == PAIRED_SCORE)), aps
+
+
+def near_ties(aps: dict[str, float], margin: float = TIE_MARGIN) -> list[str]:
+    """The candidates whose held-out AP is within ``margin`` of the best, when there are two or
+    more. A few hundred held-out probes do not tell such candidates apart (their APs sit
+    within 0.01–0.02 of each other), while on the data they rank the real errors up to 5
+    points apart, and no one candidate is best everywhere (docs/benchmarks.md)."""
+    if not aps:
+        return []
+    best = max(aps.values())
+    tied = sorted(k for k, v in aps.items() if v >= best - margin)
+    return tied if len(tied) > 1 else []
+
+
+def consensus(
+    candidates: dict[str, np.ndarray], members: list[str], ranks: RankReference
+) -> np.ndarray:
+    """The mean of the ``members``' ranks against their reference values, row by row: the
+    near-tied candidates averaged, so that no one of them is bet on by chance."""
+    return np.mean([ranks.rank(m, candidates[m]) for m in members], axis=0).astype(np.float32)
 
 
 def suggest_labels(
