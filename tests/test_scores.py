@@ -5,6 +5,7 @@ from stratigraphy.analysis.mislabel import (
     CONSENSUS,
     TIE_MARGIN,
     RankReference,
+    coarse_candidates,
     consensus,
     near_ties,
 )
@@ -59,6 +60,9 @@ def test_near_tied_candidates_are_averaged_and_their_consensus_ranks_errors_bett
     aps = {k: detection_quality(v, truth)["ap"] for k, v in scores.items()}
     assert near_ties({**aps, "weak": 0.3}) == ["s0", "s1", "s2"]
     assert near_ties({"s0": 0.9, "s1": 0.7}) == [] and near_ties({}) == []
+    assert near_ties(aps, coarse=frozenset({"s1"})) == ["s0", "s2"]
+    counts = {"per_epoch": rng.integers(0, 16, truth.size).astype(float), **scores}
+    assert coarse_candidates(counts, epochs=15) == {"per_epoch"}
     ranks = RankReference.fit(scores)
     agreed = consensus(scores, ["s0", "s1", "s2"], ranks)
     assert detection_quality(agreed, truth)["ap"] > max(aps.values()) + 0.05
@@ -76,6 +80,7 @@ def test_a_run_scores_by_the_consensus_of_its_tied_candidates(digits_run):
     if chosen["chosen"] == CONSENSUS:
         best = max(v for k, v in aps.items() if k != CONSENSUS)
         assert len(members) >= 2 and all(aps[m] >= best - TIE_MARGIN for m in members)
+        assert not {"correctness", "first_learned", "forgetting"} & set(members)
         assert CONSENSUS in aps and CONSENSUS in summary["detection"]["scores"]
     else:
         assert members == [] and chosen["chosen"] in aps

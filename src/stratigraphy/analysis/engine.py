@@ -35,6 +35,7 @@ from stratigraphy.analysis.mislabel import (
     CONSENSUS,
     RankReference,
     choose_mislabel_score,
+    coarse_candidates,
     consensus,
     mislabel_candidates,
     near_ties,
@@ -186,6 +187,7 @@ class AnalysisEngine:
         self.ranks_ = RankReference.fit(rank_inputs(ref_scores, self._p_mislabeled(ref_proba)))
         ref_candidates = mislabel_candidates(ref_scores, self._p_mislabeled(ref_proba), self.ranks_)
         self.candidate_ranks_ = RankReference.fit(ref_candidates)
+        self.coarse_ = coarse_candidates(ref_candidates, int(ref_sig["loss"].shape[1]))
         proba = self.suite_proba(sig, labels, rows)
         names = np.asarray(self.suites_, dtype=object)[suite_ids]
         candidates = self._choose_mislabel_score(sig, labels, proba, names, heldout, like)
@@ -225,7 +227,7 @@ class AnalysisEngine:
         )
         at = np.arange(labels.size)
         self.chosen_, self.candidate_ap_ = choose_mislabel_score(candidates, at, names, heldout)
-        self.consensus_ = near_ties(self.candidate_ap_)
+        self.consensus_ = near_ties(self.candidate_ap_, coarse=self.coarse_)
         if like is not None:
             self.consensus_ = [m for m in like.consensus_ if m in candidates]
             self.chosen_ = like.chosen_ if like.chosen_ in candidates else self.chosen_

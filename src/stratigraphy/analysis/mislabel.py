@@ -107,16 +107,28 @@ def choose_mislabel_score(
     return max(aps, key=lambda n: (aps[n], n == PAIRED_SCORE)), aps
 
 
-def near_ties(aps: dict[str, float], margin: float = TIE_MARGIN) -> list[str]:
+def near_ties(
+    aps: dict[str, float], margin: float = TIE_MARGIN, coarse: frozenset[str] = frozenset()
+) -> list[str]:
     """The candidates whose held-out AP is within ``margin`` of the best, when there are two or
     more. A few hundred held-out probes do not tell such candidates apart (their APs sit
     within 0.01–0.02 of each other), while on the data they rank the real errors up to 5
-    points apart, and no one candidate is best everywhere (docs/benchmarks.md)."""
+    points apart, and no one candidate is best everywhere (docs/benchmarks.md). ``coarse``
+    candidates (a value per epoch count, such as correctness or the first-learned epoch) stay
+    out: their many ties at the top flatten the mean rank where the probes and the real
+    errors meet, and on digits their joining halved the mixture bound of the wrong-label
+    share, so its flags were withheld."""
     if not aps:
         return []
     best = max(aps.values())
-    tied = sorted(k for k, v in aps.items() if v >= best - margin)
+    tied = sorted(k for k, v in aps.items() if v >= best - margin and k not in coarse)
     return tied if len(tied) > 1 else []
+
+
+def coarse_candidates(candidates: dict[str, np.ndarray], epochs: int) -> frozenset[str]:
+    """The candidates with at most one distinct value per epoch count (``epochs`` + 1) over
+    the reference rows."""
+    return frozenset(k for k, v in candidates.items() if np.unique(v).size <= epochs + 1)
 
 
 def consensus(
