@@ -190,8 +190,9 @@ def _relevel(out: Path, summary: dict, level: float, problem: np.ndarray,
     """The recorded run flagged again at ``level`` without training (``strat analyze RUN
     --fdr``), beside what the run's summary foretold for that level. Only for data the run's
     configuration rebuilds (the tweets; the Fashion-MNIST settings train on a slice)."""
-    again = reanalyse(out, out.parent / f"{out.name}-fdr{level:g}", fdr=level)
-    ex = pq.read_table(out.parent / f"{out.name}-fdr{level:g}" / "examples.parquet").to_pandas()
+    where = out.parent / f"{out.name}-fdr{level:g}"
+    again = reanalyse(out, where, fdr=level)
+    ex = pq.read_table(where / "examples.parquet").to_pandas()
     hit = ex["index"].to_numpy()[ex.flagged.to_numpy(bool)]
     return {
         "level": level,

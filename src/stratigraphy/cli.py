@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from stratigraphy.analysis.flags import flagged_at, flagged_spread
+from stratigraphy.analysis.flags import flagged_at, flagged_spread, other_levels
 from stratigraphy.core.errors import ConfigError, StratigraphyError
 from stratigraphy.curate.fixes import apply_fixes
 from stratigraphy.curate.pruning import prune_run, prune_scores
@@ -90,7 +90,7 @@ def _parse_user_suites(specs: list[str]) -> dict[str, np.ndarray]:
 
 
 def _levels_header(levels: list[float]) -> str:
-    """ "at 5% / 20%": the other error levels whose flag counts the answer shows."""
+    """The column title of the other error levels' flag counts, e.g. "at 5% / 20%"."""
     return "at " + " / ".join(f"{100 * lv:g}%" for lv in levels)
 
 
@@ -102,7 +102,7 @@ def _answer_table(summary: dict[str, Any]) -> Table:
         f"false-flag share ≤ {flags['fdr']:g}"
     )
     at = flagged_at(summary)
-    levels = sorted({lv for by in at.values() for lv in by} - {float(flags["fdr"])})
+    levels = other_levels(summary)
     for col in ("kind", "estimated share", "95% interval", "flagged", "as the probes vary",
                 *([_levels_header(levels)] if levels else [])):  # fmt: skip
         table.add_column(col, justify="left" if col == "kind" else "right",

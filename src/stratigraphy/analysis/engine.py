@@ -187,10 +187,11 @@ class AnalysisEngine:
         self.ranks_ = RankReference.fit(rank_inputs(ref_scores, self._p_mislabeled(ref_proba)))
         ref_candidates = mislabel_candidates(ref_scores, self._p_mislabeled(ref_proba), self.ranks_)
         self.candidate_ranks_ = RankReference.fit(ref_candidates)
-        self.coarse_ = coarse_candidates(ref_candidates, int(ref_sig["loss"].shape[1]))
+        coarse = coarse_candidates(ref_candidates, int(ref_sig["loss"].shape[1]))
         proba = self.suite_proba(sig, labels, rows)
         names = np.asarray(self.suites_, dtype=object)[suite_ids]
-        candidates = self._choose_mislabel_score(sig, labels, proba, names, heldout, like)
+        candidates = self._choose_mislabel_score(sig, labels, proba, names, heldout, like,
+                                                 coarse)  # fmt: skip
         ref_candidates = self._with_consensus(ref_candidates)
         real = reference < probed.n_kept
         train = np.bincount(suite_ids[is_fit], minlength=len(self.suites_)) / is_fit.sum()
@@ -217,18 +218,20 @@ class AnalysisEngine:
 
     def _choose_mislabel_score(self, sig: Signals, labels: np.ndarray,
                                proba: dict[str, np.ndarray], names: np.ndarray,
-                               heldout: np.ndarray,
-                               like: AnalysisEngine | None) -> dict[str, np.ndarray]:  # fmt: skip
+                               heldout: np.ndarray, like: AnalysisEngine | None,
+                               coarse: frozenset[str]) -> dict[str, np.ndarray]:  # fmt: skip
         """Every candidate's value on the probes; ``chosen_`` is the one with the best held-out
-        AP, or the consensus of the candidates tied with it (:func:`near_ties`), or ``like``'s
-        where this engine shares its priors (one score across the folds)."""
+        AP, or the consensus of the candidates tied with it (:func:`near_ties`, ``coarse``
+        ones left out), or ``like``'s where this engine shares its priors (one score across
+        the folds)."""
         candidates = mislabel_candidates(
             compute_scores(sig, labels), self._p_mislabeled(proba), self.ranks_
         )
         at = np.arange(labels.size)
         self.chosen_, self.candidate_ap_ = choose_mislabel_score(candidates, at, names, heldout)
-        self.consensus_ = near_ties(self.candidate_ap_, coarse=self.coarse_)
-        if like is not None:
+        if like is None:
+            self.consensus_ = near_ties(self.candidate_ap_, coarse=coarse)
+        else:
             self.consensus_ = [m for m in like.consensus_ if m in candidates]
             self.chosen_ = like.chosen_ if like.chosen_ in candidates else self.chosen_
         candidates = self._with_consensus(candidates)

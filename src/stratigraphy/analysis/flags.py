@@ -352,3 +352,9 @@ def flagged_at(summary: dict[str, Any]) -> dict[str, dict[float, int]]:
             for lv, share in by.items()}
         for k, by in at.items()
     }  # fmt: skip
+
+
+def other_levels(summary: dict[str, Any]) -> list[float]:
+    """The error levels :func:`flagged_at` counts besides the run's own, in order."""
+    fdr = float(summary.get("flags", {}).get("fdr", 0))
+    return sorted({lv for by in flagged_at(summary).values() for lv in by} - {fdr})

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from markupsafe import Markup
 
-from stratigraphy.analysis.flags import flagged_at, flagged_spread
+from stratigraphy.analysis.flags import flagged_at, flagged_spread, other_levels
 from stratigraphy.analysis.neighbours import ProbeNeighbours
 from stratigraphy.core.atomic import atomic_write_bytes
 from stratigraphy.present import plots
@@ -144,7 +144,7 @@ def _answer(summary: dict[str, Any], run_dir: Path) -> dict[str, Any] | None:
     if prevalence is None or flags is None:
         return None
     spread, at = flagged_spread(summary), flagged_at(summary)
-    levels = sorted({lv for by in at.values() for lv in by} - {float(flags["fdr"])})
+    levels = other_levels(summary)
     withheld = flags.get("withheld", [])
     rows = [
         {"kind": k, "share": prevalence["share"][k], "low": prevalence["low"][k],
