@@ -3,13 +3,15 @@ import numpy as np
 from stratigraphy import compute_scores, detection_quality
 from stratigraphy.analysis.mislabel import (
     CONSENSUS,
+    PROBE_FREE_SCORE,
     TIE_MARGIN,
     RankReference,
+    choose_mislabel_score,
     coarse_candidates,
     consensus,
     near_ties,
 )
-from stratigraphy.analysis.scores import first_learned_epoch, forgetting_events
+from stratigraphy.analysis.scores import first_learned_epoch, forgetting_events, soft_correctness
 
 
 def test_forgetting_counts_correct_to_incorrect_and_never_learned_gets_the_maximum():
@@ -40,6 +42,43 @@ def test_cartography_aum_and_el2n_from_signals():
     np.testing.assert_allclose(s["correctness"], [2 / 3, 1.0])
     np.testing.assert_allclose(s["aum"], [0.0, 3.0])
     np.testing.assert_allclose(s["el2n"], [0.9, 0.1], atol=1e-3)
+
+
+def test_soft_correctness_breaks_correctness_ties_by_how_near_the_boundary_each_epoch_was():
+    """Rows right in 1 of 3 epochs all share correctness 1/3; soft correctness orders them by
+    their margins, keeps rows right more often (by a clear margin) above them, ignores unseen
+    epochs, and at a small temperature is correctness itself."""
+    margin = np.array(
+        [
+            [-3.0, -3.0, 0.5],  # right once, clearly wrong otherwise
+            [-0.1, -0.1, 0.5],  # right once, nearly right otherwise
+            [1.0, 1.0, -0.1],  # right twice
+            [2.0, np.nan, 2.0],  # right whenever seen
+        ]
+    )
+    correct = margin > 0
+    soft = soft_correctness(margin)
+    assert soft[0] < soft[1] < soft[2] < soft[3]
+    assert np.all((soft > 0) & (soft < 1))
+    sharp = soft_correctness(margin, temperature=1e-4)
+    seen = ~np.isnan(margin)
+    np.testing.assert_allclose(sharp, (correct & seen).sum(1) / seen.sum(1), atol=1e-3)
+    s = compute_scores(
+        {"loss": np.ones((4, 3)), "p_label": np.full((4, 3), 0.5), "margin": margin,
+         "el2n": np.ones((4, 3)), "pred": np.where(correct, 0, 1)}, np.zeros(4, np.int64),
+    )  # fmt: skip
+    np.testing.assert_allclose(s["soft_correctness"], soft, rtol=1e-6)
+
+
+def test_the_probes_never_choose_the_score_that_stands_in_for_them():
+    """``soft_correctness`` ranks errors where the probes cannot choose; it is no candidate of
+    their choice even where it tells their held-out probes apart best."""
+    truth = np.r_[np.ones(20, bool), np.zeros(80, bool)]
+    rng = np.random.default_rng(0)
+    candidates = {PROBE_FREE_SCORE: truth + 0.0, "mean_loss": truth + rng.random(100)}
+    suites = np.where(truth, "mislabeled", "typical")
+    chosen, aps = choose_mislabel_score(candidates, np.arange(100), suites, np.ones(100, bool))
+    assert chosen == "mean_loss" and PROBE_FREE_SCORE not in aps
 
 
 def test_detection_quality_of_a_perfect_and_a_reversed_score():

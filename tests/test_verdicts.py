@@ -18,6 +18,7 @@ from stratigraphy.analysis.flags import (
     mixture_proportion,
     mixture_proportion_interval,
 )
+from stratigraphy.analysis.mislabel import CONSENSUS, PROBE_FREE_SCORE
 from stratigraphy.analysis.prevalence import (
     Prevalence,
     adjust_posteriors,
@@ -280,12 +281,21 @@ def test_flags_are_withheld_where_the_probes_do_not_stand_for_the_data_errors(
     engine._fit_shares_and_flags(
         (posteriors, score), (np.full((probes.size, k), 1.0 / k), probes), probe_suite, None
     )
+    engine.chosen_, engine.consensus_ = CONSENSUS, ["aum", "mean_loss"]
+    engine._rank_without_probes(None)
+    fold = AnalysisEngine()
+    fold._rank_without_probes(engine)
+    assert fold.probe_choice_ == engine.probe_choice_
     assert engine.flagger_ is not None
     flags = engine.flagger_.flag(engine.flagger_.cuts["mislabeled"].q_values(score))
     if probe_centre == 2.0:
         assert engine.withheld_ == [] and flags.sum() > 500
         assert (~wrong[flags]).mean() <= 0.12
+        assert engine.chosen_ == CONSENSUS and engine.probe_choice_ is None
     else:
+        # the probes' held-out AP cannot choose the score either: it is set aside, and kept
+        assert engine.chosen_ == PROBE_FREE_SCORE and engine.consensus_ == []
+        assert engine.probe_choice_ == {"chosen": CONSENSUS, "consensus_of": ["aum", "mean_loss"]}
         assert engine.withheld_ == ["mislabeled"] and not flags.any()
         assert engine.flagger_.summary()["withheld"] == ["mislabeled"]
         assert "nothing is flagged as mislabeled" in engine.notes_[0]

@@ -158,6 +158,11 @@ def _summary_tables(summary: dict[str, Any]) -> list[Table]:
                 if summary["mislabel_score"].get("consensus_of")
                 else ""
             )
+            + (
+                " (not chosen by the probes: they are unlike this data's label errors)"
+                if summary["mislabel_score"].get("because")
+                else ""
+            )
         )
         for col in ("score", "AUROC", "AP", "precision@k", "recall@k"):
             t.add_column(col, justify="left" if col == "score" else "right")

@@ -25,6 +25,13 @@ from stratigraphy.probes.suites import suite_info
 FALLBACK_SCORE = "mean_loss"
 PAIRED_SCORE = "aum"
 CONSENSUS = "consensus"
+PROBE_FREE_SCORE = "soft_correctness"
+PROBE_FREE_REASON = (
+    "the wrong-label probes are unlike this data's label errors (their flags are withheld), so "
+    "their held-out AP cannot choose the score either; under noise between a few classes a "
+    "model still predicts the true class where it is sure, and soft correctness ranks by how "
+    "often and how clearly the given label lost that choice"
+)
 TIE_MARGIN = 0.02
 RANK_REFERENCE_ROWS = 65_536
 
@@ -93,7 +100,9 @@ def choose_mislabel_score(
     probe_suites: np.ndarray,
     is_heldout: np.ndarray,
 ) -> tuple[str, dict[str, float]]:
-    """The candidate with the highest average precision on the held-out probes, and every AP."""
+    """The candidate with the highest average precision on the held-out probes, and every AP;
+    ``PROBE_FREE_SCORE`` is not one (it stands in where the probes cannot choose)."""
+    candidates = {k: v for k, v in candidates.items() if k != PROBE_FREE_SCORE}
     wrong = np.array([suite_info(str(s)).label_wrong for s in probe_suites], dtype=object)
     held = is_heldout & (wrong != None)  # noqa: E711 (elementwise)
     rows = probe_rows[held]

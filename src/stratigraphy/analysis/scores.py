@@ -10,8 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit
 
 from stratigraphy.core.registry import Registry
+
+SOFT_TEMPERATURE = 0.25
 
 
 def default_el2n_epoch(n_epochs: int) -> int:
@@ -71,6 +74,15 @@ def _nanmean(a: np.ndarray) -> np.ndarray:
     return np.nanmean(a, axis=1)
 
 
+def soft_correctness(margin: np.ndarray, temperature: float = SOFT_TEMPERATURE) -> np.ndarray:
+    """Cartography's correctness with each epoch counted by σ(margin / τ) instead of 0 or 1 (the
+    logit margin of the given label over the strongest other class): how often, and how
+    clearly, the given label was the model's choice. Correctness's many ties (one value per
+    epoch count) are broken by how near the boundary each epoch was; from τ = 0.05 to 0.25 the
+    ranking of label errors is the same (docs/benchmarks.md)."""
+    return _nanmean(expit(margin / temperature)).astype(np.float32)
+
+
 for _score in (
     # Pruning keeps the informative, hard end (EL2N, Paul et al.; forgetting, Toneva et al.).
     Score("mean_loss", lambda s: _nanmean(s.loss), 1.0, prune_keep_high=True),
@@ -81,6 +93,7 @@ for _score in (
     Score("forgetting", lambda s: forgetting_events(s.correct), 1.0, prune_keep_high=True),
     Score("el2n", lambda s: s.el2n_early, 1.0, prune_keep_high=True),
     Score("first_learned", lambda s: first_learned_epoch(s.correct), 1.0),
+    Score("soft_correctness", lambda s: soft_correctness(s.margin), -1.0),
 ):
     register_score(_score)
 
@@ -93,7 +106,8 @@ def compute_scores(
     signals: dict[str, np.ndarray], labels: np.ndarray, el2n_epoch: int | None = None
 ) -> dict[str, np.ndarray]:
     """Every registered score (mean loss, cartography confidence / variability / correctness,
-    AUM, forgetting events, EL2N at an early epoch, first-learned epoch), each (N,) float32."""
+    AUM, forgetting events, EL2N at an early epoch, first-learned epoch, soft correctness), each
+    (N,) float32."""
     loss = signals["loss"].astype(np.float32)
     n_epochs = loss.shape[1]
     e = default_el2n_epoch(n_epochs) if el2n_epoch is None else min(el2n_epoch, n_epochs - 1)
