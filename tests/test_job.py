@@ -14,6 +14,7 @@ from stratigraphy import (
     RunDirectoryError,
     run,
 )
+from stratigraphy.issues.registry import issue_columns
 from stratigraphy.record.store import DynamicsStore
 
 from .conftest import blobs
@@ -44,6 +45,7 @@ def test_run_directory_holds_the_contracted_files(digits_run, digits):
         "true_label",
     }
     assert expected <= set(ex.columns)
+    assert set(issue_columns()) <= set(ex.columns)  # what a re-analysis carries over
     suites = json.loads((out / "summary.json").read_text())["inference"]["suites"]
     assert {f"p_{s}" for s in suites} <= set(ex.columns)
     assert (ex.metadata != "unscored").all() and (ex.verdict != "unscored").all()

@@ -28,8 +28,11 @@ from stratigraphy.analysis.prevalence import (
 )
 from stratigraphy.cli import _answer_table, app
 from stratigraphy.core.errors import ConfigError
+from stratigraphy.curate.fixes import plan_fixes
 from stratigraphy.job import reanalyse
 from stratigraphy.probes.suites import BUILTIN_SUITES
+from stratigraphy.rundir.layout import write_json
+from stratigraphy.rundir.view import RunView
 
 
 def _posteriors(priors: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -613,6 +616,21 @@ def test_a_finished_run_is_flagged_again_at_another_level_without_training(
     ex = pq.read_table(tmp_path / "loose" / "examples.parquet").to_pandas()
     assert int(ex.flagged.sum()) == after["flags"]["flagged"]
     assert (ex.q_value[ex.flagged] <= 0.2).all() and (ex.q_value[~ex.flagged] > 0.2).all()
+    # the new directory is a run directory: the actions take its flags, its pages show them
+    listed = plan_fixes(tmp_path / "loose", "keep", use_review=False).changes
+    assert sorted(c["index"] for c in listed) == ex["index"][ex.flagged].tolist()
+    view = RunView.open(tmp_path / "loose")
+    assert view.loss.shape == RunView.open(digits_run.out).loss.shape
+    own = pq.read_table(digits_run.out / "examples.parquet").to_pandas()
+    assert (ex.is_near_duplicate == own.is_near_duplicate).all()
+    assert view.summary["issues"].keys() == digits_run.summary["issues"].keys()
+    assert (tmp_path / "loose" / "report.html").is_file()
+    other = tmp_path / "other"
+    other.mkdir()
+    write_json(other / "run.json", {"status": "complete"})
+    with pytest.raises(ConfigError, match="run of its own"):
+        reanalyse(digits_run.out, other, fdr=0.2)
+    assert sorted(p.name for p in other.iterdir()) == ["run.json"]
     html = (digits_run.out / "report.html").read_text()
     assert "at 5% / 20%" in html
     shown = CliRunner().invoke(app, ["analyze", str(digits_run.out), "--fdr", "0.2", "--out",

@@ -467,7 +467,8 @@ def _reanalyse_with_progress(run_dir: Path, out: Path, engine: str, address: str
     Console().print(
         f"Analysed {summary['n_examples']:,} examples of {run_dir} again ({engine} engine): "
         f"[bold]{out / 'examples.parquet'}[/bold], {summary['flags']['flagged']:,} flagged "
-        f"at an expected false-flag share ≤ {summary['flags']['fdr']:g}."
+        f"at an expected false-flag share ≤ {summary['flags']['fdr']:g}. {out} is a run "
+        f"directory: `strat review {out}` and `strat fix {out}` act on these flags."
     )
 
 

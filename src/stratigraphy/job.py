@@ -22,6 +22,7 @@ from stratigraphy.core.errors import ConfigError, DataValidationError, RunDirect
 from stratigraphy.data.planting import Planted
 from stratigraphy.data.sources import LabelledData, load_source
 from stratigraphy.folds import SourceFold, judge_sources
+from stratigraphy.issues.registry import issue_columns
 from stratigraphy.issues.run import find_issues
 from stratigraphy.issues.slices import read_groups, slices_of_run
 from stratigraphy.present.report import write_report
@@ -40,6 +41,12 @@ from stratigraphy.rundir.layout import (
     library_versions,
     read_json,
     write_json,
+)
+from stratigraphy.rundir.reanalysed import (
+    ANALYSED_FROM,
+    carried_columns,
+    check_target,
+    link_recorded,
 )
 
 
@@ -101,12 +108,17 @@ def _prepare(
     probed = build_probes(trained_on.X, trained_on.y, trained_on.n_classes, cfg.probes)
     fold = SourceFold.plan(cfg, trained_on, probed)
     test = _load_test(cfg, trained_on, on_progress)
-    groups = None
-    if cfg.groups is not None:
-        groups = read_groups(cfg.groups, source.n, cfg.data.source)
-        inserted = trained_on.n - source.n  # planted out-of-distribution inserts come last
-        groups = np.concatenate([groups, np.full(inserted, "(planted insert)")])
+    groups = _groups(cfg, source, trained_on)
     return _Prepared(source, planted, probed, model, fold, test, groups), identity
+
+
+def _groups(cfg: RunConfig, source: LabelledData, trained_on: LabelledData) -> np.ndarray | None:
+    """The user's group of every example trained on (``--groups``), or None."""
+    if cfg.groups is None:
+        return None
+    groups = read_groups(cfg.groups, source.n, cfg.data.source)
+    inserted = trained_on.n - source.n  # planted out-of-distribution inserts come last
+    return np.concatenate([groups, np.full(inserted, "(planted insert)")])
 
 
 def _load_test(
@@ -318,19 +330,20 @@ def reanalyse(
     on_progress: Callable[[str, int, int], None] | None = None,
     fdr: float | None = None,
 ) -> dict[str, Any]:
-    """Analyse a finished run's recorded dynamics again, into ``out`` (``examples.parquet``: one
-    file, or with ``engine="ray"`` a directory of parts; ``summary.json``). The data and probes
-    are rebuilt from ``run.json``'s configuration and must match the run's fingerprint; the
-    former probe sources are judged by the run's source fold as in the run itself. ``fdr``:
-    flags at another error level than the run's, without training again (the summary's
-    ``flags.flagged_share_at`` says about how many a level gives). The issue columns
-    (duplicates, outliers) are not recomputed."""
+    """Analyse a finished run's recorded dynamics again, into ``out``: a run directory of its
+    own (``examples.parquet``: one file, or with ``engine="ray"`` a directory of parts;
+    ``summary.json``, ``run.json``, the weak slices and the report), linked to the files the run
+    recorded, so ``strat fix``, ``prune``, ``review`` and ``report`` act on it. The data and
+    probes are rebuilt from ``run.json``'s configuration and must match the run's fingerprint;
+    the former probe sources are judged by the run's source fold as in the run itself.
+    ``fdr``: flags at another error level than the run's, without training again (the
+    summary's ``flags.flagged_share_at`` says about how many a level gives). The issue columns
+    (duplicates, outliers) are the run's, not recomputed."""
     run_dir, out = Path(run_dir), Path(out)
     info = read_json(run_dir / RUN_JSON) if (run_dir / RUN_JSON).is_file() else {}
     if info.get("status") != "complete":
         raise RunDirectoryError(f"{run_dir} is not a finished run (no complete run.json).")
-    if out.resolve() == run_dir.resolve():
-        raise ConfigError("Write the new analysis beside the run (--out), not over it.")
+    check_target(run_dir, out)
     cfg = replace(RunConfig.from_dict(info["config"]), out=run_dir)
     if fdr is not None:
         cfg = replace(cfg, inference=replace(cfg.inference, fdr=fdr))
@@ -345,8 +358,18 @@ def reanalyse(
     data = planted.data if planted is not None else source
     probed = build_probes(data.X, data.y, data.n_classes, cfg.probes)
     prep = _Prepared(source, planted, probed, info["model"], SourceFold.plan(cfg, data, probed))
+    prep.groups = _groups(cfg, source, data)
     out.mkdir(parents=True, exist_ok=True)
-    summary = _analyse(cfg, prep, [run_dir], {}, out, engine, address, on_progress)
+    carried = carried_columns(run_dir, issue_columns())
+    summary = _analyse(cfg, prep, [run_dir], carried, out, engine, address, on_progress)
     summary["engine"] = engine
+    recorded = read_json(run_dir / SUMMARY_JSON)  # the training's timings and curve, the issues
+    summary = {**recorded, **summary, "issues": dict(recorded.get("issues", {}))}
+    table, summary["issues"]["weak_slices"] = slices_of_run(out, data.class_names, prep.groups)
+    atomic_write_table(out / SLICES_PARQUET, table)
     write_json(out / SUMMARY_JSON, summary)
+    link_recorded(run_dir, out)
+    moved = replace(cfg, out=out).to_dict()
+    write_json(out / RUN_JSON, {**info, "config": moved, ANALYSED_FROM: str(run_dir.resolve())})
+    write_report(out)
     return summary

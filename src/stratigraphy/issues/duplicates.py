@@ -332,5 +332,12 @@ NEAR_DUPLICATE = register_issue(
         "examples (nearly) identical to another in representation space; with --test, held-out "
         "examples that duplicate training ones (leakage)",
         find_duplicates,
+        (
+            "is_near_duplicate",
+            "near_duplicate_score",
+            "duplicate_set",
+            "duplicate_of",
+            "duplicate_conflict",
+        ),
     )
 )

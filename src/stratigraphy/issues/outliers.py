@@ -94,5 +94,6 @@ OUTLIER = register_issue(
         "outlier",
         "examples far from every other example of their class in representation space",
         find_outliers,
+        ("is_outlier", "outlier_score"),
     )
 )

@@ -44,9 +44,13 @@ class IssueResult:
 
 @dataclass(frozen=True)
 class IssueType:
+    """A detector: its name, what it finds, how, and the per-example columns it writes (kept
+    when a run is analysed again without recording the representations anew)."""
+
     name: str
     description: str
     detect: Callable[[IssueContext], IssueResult]
+    columns: tuple[str, ...] = ()
 
 
 ISSUES: Registry[IssueType] = Registry("issue type")
@@ -54,3 +58,8 @@ ISSUES: Registry[IssueType] = Registry("issue type")
 
 def register_issue(issue: IssueType) -> IssueType:
     return ISSUES.register(issue)
+
+
+def issue_columns() -> list[str]:
+    """Every registered detector's per-example columns."""
+    return [c for issue in ISSUES.values() for c in issue.columns]
