@@ -245,7 +245,8 @@ def _against_cleanlab(
 
 
 def _ap(ex, summary: dict, truth: np.ndarray, cl_score: np.ndarray | None) -> dict:
-    """AP of ``mislabel_score``, of the best classic score and of cleanlab's against ``truth``."""
+    """AP of ``mislabel_score``, of every classic score (the best named) and of cleanlab's
+    against ``truth``."""
     aps = {name: detection_quality(mislabel_direction(name) * ex[name].to_numpy(), truth)["ap"]
            for name in SCORES if name in ex}  # fmt: skip
     best = max(aps, key=lambda k: aps[k])
@@ -255,6 +256,7 @@ def _ap(ex, summary: dict, truth: np.ndarray, cl_score: np.ndarray | None) -> di
         "chosen": summary["mislabel_score"]["chosen"],
         "best_classic": best,
         "best_classic_ap": aps[best],
+        "classic": aps,
         "cleanlab": detection_quality(cl_score, truth)["ap"] if cl_score is not None else None,
     }
 
