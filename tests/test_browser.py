@@ -127,4 +127,9 @@ def test_buttons_and_filters(browser, live_server):
     page.wait_for_function(
         "document.getElementById('stats').textContent.includes('1 decisions logged')"
     )
+    page.select_option("#kind", "ranked")  # every example, the likeliest label errors first
+    page.wait_for_function(
+        "[...document.querySelectorAll('#queue li .k')].length > 100 &&"
+        "[...document.querySelectorAll('#queue li .k')].every(e => e.textContent.includes('score'))"
+    )
     page.close()

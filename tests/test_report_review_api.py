@@ -1,3 +1,4 @@
+import json
 import re
 
 import numpy as np
@@ -7,6 +8,7 @@ from typer.testing import CliRunner
 
 from stratigraphy import ConfigError, LabelledData, RunConfig, run
 from stratigraphy.cli import app as cli_app
+from stratigraphy.present.report import build_report
 from stratigraphy.present.review_app import check_binding, create_app
 
 from .conftest import blobs
@@ -61,6 +63,25 @@ def test_queue_is_flagged_examples_strongest_evidence_first(client):
     assert {it["metadata"] for it in q["items"]} <= {"mislabeled", "corrupted", "random_input"}
     mis = client.get("/api/queue", params={"kind": "mislabeled", "label": 3}).json()["items"]
     assert mis and all(it["metadata"] == "mislabeled" and it["label"] == 3 for it in mis)
+
+
+def test_the_likeliest_label_errors_queue_ranks_every_example_by_mislabel_score(run_copy):
+    """Where the wrong-label flags are withheld (systematic noise: no error rate can be vouched
+    for) the flagged queue holds none of them; the ranked queue puts the likeliest first,
+    flagged or not, and the page opens on it."""
+    client = TestClient(create_app(run_copy), base_url="http://127.0.0.1")
+    q = client.get("/api/queue", params={"ranked": True, "limit": 1000}).json()
+    scores = [it["mislabel_score"] for it in q["items"]]
+    assert q["total"] == 1797 and scores == sorted(scores, reverse=True)
+    flagged = client.get("/api/queue").json()["total"]
+    assert flagged < q["total"] and {it["verdict"] for it in q["items"]} >= {"clean"}
+    assert '"rank_first": false' in client.get("/").text
+    summary = json.loads((run_copy / "summary.json").read_text())
+    summary["flags"]["withheld"] = ["mislabeled"]
+    (run_copy / "summary.json").write_text(json.dumps(summary))
+    page = TestClient(create_app(run_copy), base_url="http://127.0.0.1").get("/")
+    assert '"rank_first": true' in page.text
+    assert "review the likeliest label errors" in build_report(run_copy)
 
 
 def test_a_decision_is_logged_shown_and_leaves_the_queue(client):

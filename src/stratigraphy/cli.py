@@ -21,7 +21,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from stratigraphy.analysis.flags import flagged_at, flagged_spread, other_levels
+from stratigraphy.analysis.flags import (
+    flagged_at,
+    flagged_spread,
+    other_levels,
+    wrong_labels_withheld,
+)
 from stratigraphy.core.errors import ConfigError, StratigraphyError
 from stratigraphy.curate.fixes import apply_fixes
 from stratigraphy.curate.pruning import prune_run, prune_scores
@@ -254,9 +259,14 @@ def _print_closing(result: RunResult) -> None:
     out_console = Console()
     for table in _summary_tables(result.summary):
         out_console.print(table)
+    review = (
+        "review the likeliest label errors (none flagged: no error rate can be vouched for) with"
+        if wrong_labels_withheld(result.summary)
+        else "review the flagged with"
+    )
     out_console.print(
         f"Run written to [bold]{result.out}[/bold] in {result.summary['timings']['total_s']:.1f} s"
-        f"; open [bold]{result.out / 'report.html'}[/bold], review the flagged with "
+        f"; open [bold]{result.out / 'report.html'}[/bold], {review} "
         f"[bold]strat review {result.out}[/bold], fix them with [bold]strat fix {result.out} "
         f"--out fixed.npz[/bold]."
     )

@@ -53,6 +53,8 @@ from typing import Any
 
 import numpy as np
 
+from stratigraphy.probes.suites import SUITES, suite_info
+
 DEFAULT_FDR = 0.1
 MPE_QUANTILES = (0.02, 0.8)
 MPE_POINTS = 80
@@ -358,3 +360,10 @@ def other_levels(summary: dict[str, Any]) -> list[float]:
     """The error levels :func:`flagged_at` counts besides the run's own, in order."""
     fdr = float(summary.get("flags", {}).get("fdr", 0))
     return sorted({lv for by in flagged_at(summary).values() for lv in by} - {fdr})
+
+
+def wrong_labels_withheld(summary: dict[str, Any]) -> bool:
+    """Whether a wrong-label kind's flags were withheld (its probes unlike the data's errors):
+    the likeliest label errors are then reviewed by rank, none being flagged."""
+    withheld = summary.get("flags", {}).get("withheld", [])
+    return any(k in SUITES and suite_info(k).label_wrong for k in withheld)

@@ -10,7 +10,12 @@ import numpy as np
 import pyarrow.parquet as pq
 from markupsafe import Markup
 
-from stratigraphy.analysis.flags import flagged_at, flagged_spread, other_levels
+from stratigraphy.analysis.flags import (
+    flagged_at,
+    flagged_spread,
+    other_levels,
+    wrong_labels_withheld,
+)
 from stratigraphy.analysis.neighbours import ProbeNeighbours
 from stratigraphy.core.atomic import atomic_write_bytes
 from stratigraphy.present import plots
@@ -168,6 +173,7 @@ def _answer(summary: dict[str, Any], run_dir: Path) -> dict[str, Any] | None:
         "none_at_level": flags["flagged"] == 0 and bool(present) and not withheld,
         "notes": flags.get("notes", []),
         "run": str(run_dir),
+        "rank_first": wrong_labels_withheld(summary),
     }
 
 

@@ -20,6 +20,7 @@ from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from stratigraphy.analysis.flags import wrong_labels_withheld
 from stratigraphy.analysis.neighbours import ProbeNeighbours
 from stratigraphy.core.errors import ConfigError
 from stratigraphy.curate.review_log import DECISIONS, REVIEW_DB, ReviewError, ReviewLog
@@ -88,13 +89,18 @@ class ReviewData:
         scored = np.flatnonzero(self.metadata != "unscored")
         self.by_confidence = scored[np.argsort(-self.confidence[scored], kind="stable")]
         self.queue = self._flag_queue(ex)
+        score = np.nan_to_num(ex["mislabel_score"].astype(np.float64), nan=-np.inf)
+        self.by_mislabel_score = scored[np.argsort(-score[scored], kind="stable")]
+        self.rank_first = wrong_labels_withheld(view.summary)
         self.data = view.data
         self.issues = [c[3:] for c in ex if c.startswith("is_") and f"{c[3:]}_score" in ex]
 
-    def filtered(self, kind: str | None, issue: str | None, label: int | None) -> np.ndarray:
-        """The queue: flagged examples, or one inferred kind's, or one issue type's; optionally
-        of one class."""
-        q = self.queue
+    def filtered(
+        self, kind: str | None, issue: str | None, label: int | None, ranked: bool = False
+    ) -> np.ndarray:
+        """The queue: flagged examples, or one inferred kind's, or one issue type's, or (``ranked``)
+        every example by ``mislabel_score``, flagged or not; optionally of one class."""
+        q = self.by_mislabel_score if ranked else self.queue
         if kind:
             q = self.by_confidence[self.metadata[self.by_confidence] == kind]
         if issue:
@@ -132,6 +138,7 @@ class ReviewData:
             "verdict": str(ex["verdict"][i]) if "verdict" in ex else None,
             "reason": str(ex["reason"][i]) if "reason" in ex else "",
             "q_value": float(ex["q_value"][i]) if "q_value" in ex else None,
+            "mislabel_score": float(ex["mislabel_score"][i]),
         }
 
     def detail(self, i: int) -> dict[str, Any]:
@@ -228,6 +235,7 @@ def _read_routes(app: FastAPI, view: RunView, data: ReviewData, log: ReviewLog) 
                 "decisions": list(DECISIONS),
                 "colours": {k: plots.kind_colour(k, view.suites) for k in view.suites},
                 "issues": data.issues,
+                "rank_first": data.rank_first,
             },
         )
 
@@ -240,11 +248,12 @@ def _read_routes(app: FastAPI, view: RunView, data: ReviewData, log: ReviewLog) 
         kind: str | None = None,
         issue: str | None = None,
         label: int | None = None,
+        ranked: bool = False,
         include_decided: bool = False,
         offset: int = Query(0, ge=0),
         limit: int = Query(100, ge=1, le=1000),
     ) -> dict[str, Any]:
-        q = data.filtered(kind, issue, label)
+        q = data.filtered(kind, issue, label, ranked)
         state = log.state()
         if not include_decided:
             q = q[~np.isin(q, np.fromiter(state, dtype=np.int64, count=len(state)))]
