@@ -30,9 +30,10 @@ from stratigraphy.analysis.flags import (
 from stratigraphy.core.errors import ConfigError, StratigraphyError
 from stratigraphy.curate.fixes import apply_fixes
 from stratigraphy.curate.pruning import prune_run, prune_scores
-from stratigraphy.curate.review_log import REVIEW_DB, ReviewLog
+from stratigraphy.curate.review_log import ReviewLog
 from stratigraphy.present.report import write_report
 from stratigraphy.probes.suites import BUILTIN_SUITES
+from stratigraphy.rundir.layout import REPORT_HTML, REVIEW_DB
 from stratigraphy.rundir.view import RunView
 
 from .job import RunConfig, RunResult, run
@@ -266,7 +267,7 @@ def _print_closing(result: RunResult) -> None:
     )
     out_console.print(
         f"Run written to [bold]{result.out}[/bold] in {result.summary['timings']['total_s']:.1f} s"
-        f"; open [bold]{result.out / 'report.html'}[/bold], {review} "
+        f"; open [bold]{result.out / REPORT_HTML}[/bold], {review} "
         f"[bold]strat review {result.out}[/bold], fix them with [bold]strat fix {result.out} "
         f"--out fixed.npz[/bold]."
     )

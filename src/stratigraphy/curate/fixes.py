@@ -21,8 +21,9 @@ import pyarrow.csv as pacsv
 
 from stratigraphy.core.atomic import atomic_write, atomic_write_bytes, atomic_write_table
 from stratigraphy.core.errors import ConfigError, RunDirectoryError
-from stratigraphy.curate.review_log import REVIEW_DB, ReviewLog
+from stratigraphy.curate.review_log import ReviewLog
 from stratigraphy.probes.suites import suites_where
+from stratigraphy.rundir.layout import REVIEW_DB
 from stratigraphy.rundir.view import RunView
 
 POLICIES = ("relabel", "remove", "keep")

@@ -22,7 +22,6 @@ from pathlib import Path
 from stratigraphy.core.errors import StratigraphyError
 
 DECISIONS = ("keep", "relabel", "ood", "remove", "skip")
-REVIEW_DB = "review.sqlite"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (

@@ -19,10 +19,9 @@ from stratigraphy.analysis.flags import (
 from stratigraphy.analysis.neighbours import ProbeNeighbours
 from stratigraphy.core.atomic import atomic_write_bytes
 from stratigraphy.present import plots
-from stratigraphy.rundir.layout import SLICES_PARQUET
+from stratigraphy.rundir.layout import REPORT_HTML, SLICES_PARQUET
 from stratigraphy.rundir.view import RunView
 
-REPORT_HTML = "report.html"
 DUPLICATE_SETS_SHOWN = 8
 OUTLIERS_SHOWN = 12
 SLICES_SHOWN = 10

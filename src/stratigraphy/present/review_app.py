@@ -23,9 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from stratigraphy.analysis.flags import wrong_labels_withheld
 from stratigraphy.analysis.neighbours import ProbeNeighbours
 from stratigraphy.core.errors import ConfigError
-from stratigraphy.curate.review_log import DECISIONS, REVIEW_DB, ReviewError, ReviewLog
+from stratigraphy.curate.review_log import DECISIONS, ReviewError, ReviewLog
 from stratigraphy.present import plots
 from stratigraphy.probes.suites import suites_where
+from stratigraphy.rundir.layout import REVIEW_DB
 from stratigraphy.rundir.view import RunView
 
 FLAGGED = suites_where(flagged=True)

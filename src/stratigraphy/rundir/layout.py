@@ -20,6 +20,8 @@ PLANTED_PARQUET = "planted.parquet"
 SLICES_PARQUET = "slices.parquet"
 ROWS_PARQUET = "rows.parquet"
 DYNAMICS_DIR = "dynamics"
+REPORT_HTML = "report.html"
+REVIEW_DB = "review.sqlite"
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:

@@ -13,6 +13,8 @@ import pyarrow.dataset as ds
 from stratigraphy.core.errors import ConfigError
 from stratigraphy.rundir.layout import (
     EXAMPLES_PARQUET,
+    REPORT_HTML,
+    REVIEW_DB,
     RUN_JSON,
     SLICES_PARQUET,
     SUMMARY_JSON,
@@ -20,9 +22,8 @@ from stratigraphy.rundir.layout import (
 )
 
 ANALYSED_FROM = "analysed_from"
-REPORT_HTML = "report.html"
 OWN_FILES = (EXAMPLES_PARQUET, SUMMARY_JSON, RUN_JSON, SLICES_PARQUET, REPORT_HTML)
-OWN_PREFIXES = ("review.sqlite",)  # the decisions taken on this directory's flags
+OWN_PREFIXES = (REVIEW_DB,)  # the decisions taken on this directory's flags (+ -wal, -shm)
 
 
 def check_target(run_dir: Path, out: Path) -> None:
