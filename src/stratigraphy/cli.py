@@ -260,15 +260,16 @@ def _print_closing(result: RunResult) -> None:
     out_console = Console()
     for table in _summary_tables(result.summary):
         out_console.print(table)
-    review = (
-        "review the likeliest label errors (none flagged: no error rate can be vouched for) with"
+    review, fix = (
+        ("review the likeliest label errors (none flagged: no error rate can be vouched for) with",
+         "apply your decisions with")
         if wrong_labels_withheld(result.summary)
-        else "review the flagged with"
-    )
+        else ("review the flagged with", "fix them with")
+    )  # fmt: skip
     out_console.print(
         f"Run written to [bold]{result.out}[/bold] in {result.summary['timings']['total_s']:.1f} s"
         f"; open [bold]{result.out / REPORT_HTML}[/bold], {review} "
-        f"[bold]strat review {result.out}[/bold], fix them with [bold]strat fix {result.out} "
+        f"[bold]strat review {result.out}[/bold], {fix} [bold]strat fix {result.out} "
         f"--out fixed.npz[/bold]."
     )
 

@@ -78,8 +78,8 @@ def soft_correctness(margin: np.ndarray, temperature: float = SOFT_TEMPERATURE) 
     """Cartography's correctness with each epoch counted by σ(margin / τ) instead of 0 or 1 (the
     logit margin of the given label over the strongest other class): how often, and how
     clearly, the given label was the model's choice. Correctness's many ties (one value per
-    epoch count) are broken by how near the boundary each epoch was; from τ = 0.05 to 0.25 the
-    ranking of label errors is the same (docs/benchmarks.md)."""
+    epoch count) are broken by how near the boundary each epoch was; from τ = 0.05 to 0.25 its
+    AP against label errors is the same (docs/benchmarks.md)."""
     return _nanmean(expit(margin / temperature)).astype(np.float32)
 
 
