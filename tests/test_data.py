@@ -2,11 +2,15 @@ import gzip
 import struct
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
-from stratigraphy import DataValidationError, LabelledData
+from stratigraphy import ConfigError, DataValidationError, LabelledData
+from stratigraphy.cli import app
 from stratigraphy.data.checks import check_arrays
-from stratigraphy.data.sources import load_idx_dir, load_npz, load_source
+from stratigraphy.data.sources import SourceOptions, load_idx_dir, load_npz, load_source
+from stratigraphy.issues.slices import read_groups
 
 
 def test_images_gain_a_channel_axis_and_become_float32():
@@ -88,3 +92,38 @@ def test_unknown_source_is_explained():
 def test_fingerprint_changes_with_labels(digits):
     other = LabelledData(digits.X, np.roll(digits.y, 1), digits.class_names)
     assert other.fingerprint() != digits.fingerprint()
+
+
+def test_limit_takes_the_first_examples_and_says_when_classes_are_missing(tmp_path):
+    """``--limit N``: the first N examples, their indices the source's; a file sorted by class
+    gets a note to shuffle it; a limit under 2 is refused; the groups of the whole file are
+    cut to the same rows; the held-out set is not cut."""
+    full = load_source("digits")
+    head = load_source("digits", options=SourceOptions(limit=300))
+    assert head.n == 300 and (head.y == full.y[:300]).all() and head.name == "digits[:300]"
+    assert head.class_names == full.class_names and head.fingerprint() != full.fingerprint()
+    assert load_source("digits", options=SourceOptions(limit=10**6)).n == full.n
+    order = np.argsort(full.y, kind="stable")
+    by_class = LabelledData(full.X[order], full.y[order], full.class_names, name="sorted")
+    assert any("shuffle it" in note for note in by_class.head(200).notes)
+    assert not any("shuffle it" in note for note in head.notes)
+    with pytest.raises(ConfigError, match="--limit"):
+        SourceOptions(limit=1).validate()
+    (tmp_path / "g.txt").write_text("a\nb\nc\n")
+    assert read_groups(tmp_path / "g.txt", 2, first=True).tolist() == ["a", "b"]
+    with pytest.raises(DataValidationError, match="holds 3 values"):
+        read_groups(tmp_path / "g.txt", 2)
+
+
+def test_a_run_on_the_first_examples_can_be_analysed_again(tmp_path):
+    """The limit is part of the run's configuration, so ``strat analyze RUN`` rebuilds the same
+    data (its fingerprint matches)."""
+    runner = CliRunner()
+    out = tmp_path / "first"
+    done = runner.invoke(app, ["run", "--limit", "500", "--epochs", "4", "--source-fold", "0",
+                               "--out", str(out)])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    ex = pq.read_table(out / "examples.parquet").to_pandas()
+    assert len(ex) == 500 and (ex["index"] == np.arange(500)).all()
+    again = runner.invoke(app, ["analyze", str(out), "--fdr", "0.2", "--out", str(tmp_path / "a")])
+    assert again.exit_code == 0, again.output

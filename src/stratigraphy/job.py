@@ -116,7 +116,7 @@ def _groups(cfg: RunConfig, source: LabelledData, trained_on: LabelledData) -> n
     """The user's group of every example trained on (``--groups``), or None."""
     if cfg.groups is None:
         return None
-    groups = read_groups(cfg.groups, source.n, cfg.data.source)
+    groups = read_groups(cfg.groups, source.n, cfg.data.source, cfg.data.options.limit is not None)
     inserted = trained_on.n - source.n  # planted out-of-distribution inserts come last
     return np.concatenate([groups, np.full(inserted, "(planted insert)")])
 
@@ -124,11 +124,12 @@ def _groups(cfg: RunConfig, source: LabelledData, trained_on: LabelledData) -> n
 def _load_test(
     cfg: RunConfig, train: LabelledData, on_progress: Callable[[str, int, int], None] | None
 ) -> LabelledData | None:
-    """The held-out set given with ``--test``, read like the training data; its inputs must have
-    the training inputs' shape."""
+    """The held-out set given with ``--test``, read like the training data (all of it:
+    ``--limit`` cuts the training data only); its inputs must have the training inputs' shape."""
     if cfg.test is None:
         return None
-    test = load_source(cfg.test, None, cfg.data.options, on_progress, cfg.engine, cfg.address)
+    options = replace(cfg.data.options, limit=None)
+    test = load_source(cfg.test, None, options, on_progress, cfg.engine, cfg.address)
     if test.X.shape[1:] != train.X.shape[1:]:
         raise DataValidationError(
             f"--test {cfg.test}: inputs of shape {test.X.shape[1:]}, but the training inputs "

@@ -69,6 +69,25 @@ class LabelledData:
             return self.kind
         return "image" if self.X.ndim == 4 else "vector"
 
+    def head(self, limit: int | None) -> LabelledData:
+        """The first ``limit`` examples (all of them when None or not fewer): their indices stay
+        the source's, the classes all of its classes."""
+        if limit is None or limit >= self.n:
+            return self
+        captions = None if self.captions is None else list(self.captions[:limit])
+        missing = sorted(set(range(self.n_classes)) - set(np.unique(self.y[:limit]).tolist()))
+        notes = list(self.notes)
+        if missing:
+            names = ", ".join(repr(self.class_names[c]) for c in missing[:5])
+            notes.append(
+                f"The first {limit:,} of {self.n:,} examples hold no {names}"
+                f"{' …' if len(missing) > 5 else ''}: if the data is sorted by class, shuffle it "
+                "before taking the first rows."
+            )
+        return LabelledData(self.X[:limit], self.y[:limit], list(self.class_names),
+                            name=f"{self.name}[:{limit}]", captions=captions, kind=self.kind,
+                            notes=notes)  # fmt: skip
+
     def fingerprint(self) -> str:
         """A short hash of inputs and labels, stored in ``run.json`` to recognise the same data."""
         h = hashlib.sha256()
@@ -162,14 +181,19 @@ def load_fashion_mnist(data_dir: str | Path | None = None, split: str = "train")
 
 @dataclass
 class SourceOptions:
-    """How to read tables and folders: which columns hold the text and the label, image size."""
+    """How to read tables and folders: which columns hold the text and the label, image size,
+    and ``limit``: the first N examples only (a quick look at a large set; their indices stay
+    the source's)."""
 
     text_column: str | None = None
     label_column: str = "label"
     image_size: int | None = None
     drop_columns: tuple[str, ...] = ()
+    limit: int | None = None
 
     def validate(self) -> None:
+        if self.limit is not None and self.limit < 2:
+            raise ConfigError(f"--limit must be at least 2 examples; got {self.limit}.")
         if self.image_size is not None and not 1 <= self.image_size <= MAX_IMAGE_SIZE:
             raise ConfigError(
                 f"--image-size must lie in 1..{MAX_IMAGE_SIZE} pixels (the models here are small: "
@@ -190,8 +214,20 @@ def load_source(
     """Resolve the CLI's DATA argument: ``digits`` (default), ``fashion-mnist``, an ``.npz``, a
     CSV/Parquet table (text with ``text_column``, tabular otherwise), an image folder (one
     sub-folder per class) or a directory of idx files. ``engine="ray"``: texts are embedded on
-    the Ray cluster at ``address``."""
+    the Ray cluster at ``address``. ``options.limit``: only the first N examples (texts are cut
+    before they are embedded)."""
     opts = options or SourceOptions()
+    return _load(source, data_dir, opts, on_progress, engine, address).head(opts.limit)
+
+
+def _load(
+    source: str | None,
+    data_dir: str | Path | None,
+    opts: SourceOptions,
+    on_progress: Callable[[str, int, int], None] | None,
+    engine: str,
+    address: str | None,
+) -> LabelledData:
     progress = on_progress or (lambda _what, _done, _total: None)
     if source in (None, "", "digits"):
         return load_digits_data()
@@ -205,6 +241,7 @@ def load_source(
             from stratigraphy.data.text import embed_texts, load_text_table
 
             texts, y, names = load_text_table(path, opts.text_column, opts.label_column)
+            texts, y = texts[: opts.limit], y[: opts.limit]
             X = embed_texts(texts, on_progress=lambda d, t: progress("embedding texts", d, t),
                             engine=engine, address=address)  # fmt: skip
             return LabelledData(X, y, names, name=path.stem, captions=texts, kind="text")

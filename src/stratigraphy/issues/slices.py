@@ -119,10 +119,13 @@ def slices_of_run(run_dir: str | Path, class_names: list[str],
     return weak_slices(ex, class_names, groups)
 
 
-def read_groups(path: str | Path, n: int, table: str | Path | None = None) -> np.ndarray:
+def read_groups(
+    path: str | Path, n: int, table: str | Path | None = None, first: bool = False
+) -> np.ndarray:
     """One group per example, in the data's order: a ``.npy`` array, a text file with one
     value per line (a header line ``group`` is skipped), or the name of a column of ``table``
-    (the CSV or Parquet file the data comes from)."""
+    (the CSV or Parquet file the data comes from). ``first``: the data is the source's first
+    ``n`` examples (``--limit``), so the groups may run on; the first ``n`` are kept."""
     p = Path(path)
     if not p.is_file() and table is not None and Path(table).suffix.lower() in TABLE_SUFFIXES:
         data = read_table(table)
@@ -131,7 +134,7 @@ def read_groups(path: str | Path, n: int, table: str | Path | None = None) -> np
             values = pc.fill_null(pc.utf8_trim_whitespace(column), "").to_numpy(
                 zero_copy_only=False
             )
-            return _checked(np.asarray(values, dtype=str), f"column {path!r}", n)
+            return _checked(np.asarray(values, dtype=str), f"column {path!r}", n, first)
         raise DataValidationError(
             f"--groups {path}: neither a file nor a column of {table} (columns: "
             f"{data.column_names})."
@@ -150,10 +153,12 @@ def read_groups(path: str | Path, n: int, table: str | Path | None = None) -> np
             raise DataValidationError(f"--groups {p} is not UTF-8 text.") from exc
         lines = lines[1:] if lines and lines[0].strip().lower() == "group" else lines
         values = np.array([line.strip() for line in lines], dtype=str)
-    return _checked(values, str(p), n)
+    return _checked(values, str(p), n, first)
 
 
-def _checked(values: np.ndarray, where: str, n: int) -> np.ndarray:
+def _checked(values: np.ndarray, where: str, n: int, first: bool = False) -> np.ndarray:
+    if first and values.ndim == 1 and values.size > n:
+        values = values[:n]
     if values.ndim != 1 or values.size != n:
         raise DataValidationError(
             f"--groups {where} holds {values.size} values; the data has {n} examples "
