@@ -23,9 +23,9 @@ fold, the engine) and cleanlab runs on the same planted data with the same model
     python benchmarks/verdicts.py --clean-sampling extremes # MAP-D's most and least typical probes
     python benchmarks/verdicts.py --only tweets-sym20,tweets-sym40 --relevel 0.2
 
-Fashion-MNIST settings use its first ``--limit`` training images (default 20,000, written once
-to ``benchmarks/out/fashion-mnist-20000.npz`` so that each run can be analysed again) so that
-the six trainings of a setting (one run, five cross-validation folds) fit on two CPU cores.
+Fashion-MNIST settings use its first ``--limit`` training images (default 20,000; ``strat run
+--limit``, so each run can be analysed again) so that the six trainings of a setting (one run,
+five cross-validation folds) fit on two CPU cores.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 from _common import OUT, fashion_mnist_available
 from detect import TWEETS, cv_probs
 
-from stratigraphy import RunConfig, load_fashion_mnist, run
+from stratigraphy import RunConfig, run
 from stratigraphy.analysis.evaluation import detection_quality
 from stratigraphy.analysis.flags import flagged_at
 from stratigraphy.analysis.scores import SCORES, mislabel_direction
@@ -90,21 +90,8 @@ def _config(
     if s.data == "tweets":
         flags.update(source=str(TWEETS), text_column="text", label_column="airline_sentiment")
     else:
-        flags.update(source=str(_fmnist_npz(limit)))
+        flags.update(source="fashion-mnist", limit=limit)  # in the run's configuration
     return RunConfig.build(out, seed=seed, **flags)
-
-
-def _fmnist_npz(limit: int) -> Path:
-    """Fashion-MNIST's first ``limit`` training images as an .npz beside the outputs, so that a
-    run's configuration names data it can be rebuilt from (``strat analyze RUN --fdr``)."""
-    path = OUT / f"fashion-mnist-{limit}.npz"
-    if not path.is_file():
-        d = load_fashion_mnist()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".partial.npz")
-        np.savez(tmp, X=d.X[:limit], y=d.y[:limit], class_names=np.array(d.class_names))
-        tmp.replace(path)
-    return path
 
 
 def evaluate(
