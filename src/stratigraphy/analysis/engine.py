@@ -249,8 +249,8 @@ class AnalysisEngine:
         """Where a wrong-label kind's flags are withheld because its probes are unlike the
         data's label errors, their held-out AP cannot choose ``mislabel_score`` either: it is
         then :data:`PROBE_FREE_SCORE`, and what the probes chose is kept in ``probe_choice_``.
-        With asymmetric noise its AP is 0.785 on Fashion-MNIST and 0.423 on the airline tweets,
-        against the probes' choice's 0.707 and 0.376 (docs/benchmarks.md). A fold sharing
+        With asymmetric noise its AP is 0.781 on Fashion-MNIST and 0.423 on the airline tweets,
+        against the probes' choice's 0.707 and 0.376 (seed 0; docs/benchmarks.md). A fold sharing
         ``like``'s choice has it already."""
         if like is not None:
             self.probe_choice_ = like.probe_choice_
