@@ -216,9 +216,7 @@ def run_cmd(
         list[str] | None, Opt(help="table column to leave out of the features (repeatable)")
     ] = None,
     image_size: Annotated[int | None, Opt(help="resize folder images to this side")] = None,
-    limit: Annotated[
-        int | None, Opt(help="only the first N examples (their indices stay the data's)")
-    ] = None,
+    limit: Annotated[int | None, Opt(help="only the first N examples (indices kept)")] = None,
     seeds: Annotated[int, Opt(help="train this many seeds, average trajectories")] = 1,
     source_fold: Annotated[
         float, Opt(help="share of the data a second training judges probe sources on (0: off)")
