@@ -29,6 +29,7 @@ from stratigraphy.analysis.flags import (
     mixture_proportion,
     mixture_proportion_estimate,
     mixture_proportion_interval,
+    withholds_wrong_labels,
 )
 from stratigraphy.analysis.inference import INFERERS, HeldoutReport, Inferer, heldout_report
 from stratigraphy.analysis.mislabel import (
@@ -256,7 +257,7 @@ class AnalysisEngine:
             self.probe_choice_ = like.probe_choice_
             return
         self.probe_choice_ = None
-        if any(suite_info(k).label_wrong for k in self.withheld_):
+        if withholds_wrong_labels(self.withheld_):
             self.probe_choice_ = {"chosen": self.chosen_, "consensus_of": self.consensus_}
             self.chosen_, self.consensus_ = PROBE_FREE_SCORE, []
 

@@ -48,6 +48,7 @@ and it let 15–45% false flags through at ``fdr`` 0.1 (docs/benchmarks.md).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -362,8 +363,13 @@ def other_levels(summary: dict[str, Any]) -> list[float]:
     return sorted({lv for by in flagged_at(summary).values() for lv in by} - {fdr})
 
 
-def wrong_labels_withheld(summary: dict[str, Any]) -> bool:
-    """Whether a wrong-label kind's flags were withheld (its probes unlike the data's errors):
-    the likeliest label errors are then reviewed by rank, none being flagged."""
-    withheld = summary.get("flags", {}).get("withheld", [])
+def withholds_wrong_labels(withheld: Iterable[str]) -> bool:
+    """Whether any of the ``withheld`` kinds is a wrong-label kind (its probes unlike the data's
+    errors): the likeliest label errors are then ranked without the probes and reviewed by
+    rank, none being flagged."""
     return any(k in SUITES and suite_info(k).label_wrong for k in withheld)
+
+
+def wrong_labels_withheld(summary: dict[str, Any]) -> bool:
+    """:func:`withholds_wrong_labels` of a run's ``summary.json``."""
+    return withholds_wrong_labels(summary.get("flags", {}).get("withheld", []))
