@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,16 @@ def test_text_table_embeds_offline_and_caches(tmp_path: Path, monkeypatch) -> No
     monkeypatch.setattr(text, "_load_encoder", refuse)
     again = load_source(str(tmp_path / "t.csv"), options=opts)
     np.testing.assert_array_equal(again.X, d.X)
+    # --limit cuts the texts before they are embedded (these are cached), and says so when the
+    # first rows miss a class
+    rows.append(("it was a flight", "neutral"))
+    pacsv.write_csv(
+        pa.table({"text": [r[0] for r in rows], "sentiment": [r[1] for r in rows]}),
+        tmp_path / "t3.csv",
+    )
+    first = load_source(str(tmp_path / "t3.csv"), options=replace(opts, limit=6))
+    np.testing.assert_array_equal(first.X, d.X)
+    assert first.name == "t3[:6]" and any("shuffle it" in note for note in first.notes)
 
 
 def test_cli_runs_a_tabular_table(tmp_path: Path) -> None:

@@ -75,15 +75,7 @@ class LabelledData:
         if limit is None or limit >= self.n:
             return self
         captions = None if self.captions is None else list(self.captions[:limit])
-        missing = sorted(set(range(self.n_classes)) - set(np.unique(self.y[:limit]).tolist()))
-        notes = list(self.notes)
-        if missing:
-            names = ", ".join(repr(self.class_names[c]) for c in missing[:5])
-            notes.append(
-                f"The first {limit:,} of {self.n:,} examples hold no {names}"
-                f"{' …' if len(missing) > 5 else ''}: if the data is sorted by class, shuffle it "
-                "before taking the first rows."
-            )
+        notes = [*self.notes, *_first_rows_notes(self.y, limit, self.class_names)]
         return LabelledData(self.X[:limit], self.y[:limit], list(self.class_names),
                             name=f"{self.name}[:{limit}]", captions=captions, kind=self.kind,
                             notes=notes)  # fmt: skip
@@ -95,6 +87,19 @@ class LabelledData:
         h.update(np.ascontiguousarray(self.X).tobytes())
         h.update(np.ascontiguousarray(self.y).tobytes())
         return h.hexdigest()[:16]
+
+
+def _first_rows_notes(y: np.ndarray, limit: int, class_names: list[str]) -> list[str]:
+    """A note when the first ``limit`` labels of ``y`` miss classes (a file sorted by class)."""
+    missing = sorted(set(range(len(class_names))) - set(np.unique(y[:limit]).tolist()))
+    if not missing:
+        return []
+    names = ", ".join(repr(class_names[c]) for c in missing[:5])
+    return [
+        f"The first {limit:,} of {len(y):,} examples hold no {names}"
+        f"{' …' if len(missing) > 5 else ''}: if the data is sorted by class, shuffle it "
+        "before taking the first rows."
+    ]
 
 
 def load_digits_data() -> LabelledData:
@@ -241,10 +246,13 @@ def _load(
             from stratigraphy.data.text import embed_texts, load_text_table
 
             texts, y, names = load_text_table(path, opts.text_column, opts.label_column)
-            texts, y = texts[: opts.limit], y[: opts.limit]
+            name, notes = path.stem, []
+            if opts.limit is not None and opts.limit < len(texts):  # cut before embedding
+                name, notes = f"{name}[:{opts.limit}]", _first_rows_notes(y, opts.limit, names)
+                texts, y = texts[: opts.limit], y[: opts.limit]
             X = embed_texts(texts, on_progress=lambda d, t: progress("embedding texts", d, t),
                             engine=engine, address=address)  # fmt: skip
-            return LabelledData(X, y, names, name=path.stem, captions=texts, kind="text")
+            return LabelledData(X, y, names, name=name, captions=texts, kind="text", notes=notes)
         from stratigraphy.data.tabular import load_tabular
 
         X, y, names = load_tabular(path, opts.label_column, opts.drop_columns)
