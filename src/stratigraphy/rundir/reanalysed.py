@@ -62,10 +62,9 @@ def carried_columns(run_dir: Path, names: Iterable[str]) -> dict[str, np.ndarray
     path = run_dir / EXAMPLES_PARQUET
     if not path.exists():
         return {}
-    have = set(ds.dataset(path, format="parquet").schema.names)
-    wanted = [n for n in names if n in have]
+    dataset = ds.dataset(path, format="parquet")
+    wanted = [n for n in names if n in dataset.schema.names]
     if not wanted:
         return {}
-    table = ds.dataset(path, format="parquet").to_table(columns=["index", *wanted])
-    table = table.sort_by("index")
+    table = dataset.to_table(columns=["index", *wanted]).sort_by("index")
     return {n: table.column(n).to_numpy(zero_copy_only=False) for n in wanted}
