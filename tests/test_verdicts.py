@@ -342,6 +342,37 @@ def test_a_withheld_share_is_uncertain_up_to_the_probes_weighted_to_the_data_err
             assert high == pytest.approx(0.07) and engine.reweighted_ == {}
 
 
+@pytest.mark.parametrize("members", [0.05, 0.0])
+def test_an_absent_kind_s_interval_reaches_the_share_its_probes_bound(members: float) -> None:
+    """EM and shift estimation put nothing on corrupted (interval 0–0), but 5% of the rows
+    score like the corrupted probes (posterior ~U(0.4, 0.9) against ~U(0, 0.5)): the clean
+    probes held such rows, so the estimators read them as clean. The share stays 0, the
+    interval reaches the probes' mixture bound, which holds the truth, and a note says so.
+    With no such rows the interval stays 0–0."""
+    rng = np.random.default_rng(7)
+    engine = _engine_with_share(0.0)
+    k, j = len(engine.suites_), engine.suites_.index("corrupted")
+    member = rng.random(20_000) < members
+    real = np.zeros((member.size, k))
+    real[:, j] = np.where(member, rng.uniform(0.4, 0.9, member.size),
+                          rng.uniform(0.0, 0.5, member.size))  # fmt: skip
+    real[:, 0] = 1.0 - real[:, j]
+    probes = np.zeros((250, k))
+    probes[:, j] = rng.uniform(0.4, 0.9, 250)
+    probes[:, 0] = 1.0 - probes[:, j]
+    engine._fit_shares_and_flags(
+        (real, np.zeros(member.size)), (probes, np.zeros(250)),
+        np.full(250, "corrupted", dtype=object), None,
+    )  # fmt: skip
+    share, high = engine.prevalence_.share[j], engine.prevalence_.high[j]
+    assert share == 0.0 and engine.prevalence_.low[j] == 0.0
+    if members:
+        assert members <= high <= 0.15
+        assert any(n.startswith("No corrupted examples are estimated") for n in engine.notes_)
+    else:
+        assert high == 0.0 and engine.notes_ == []
+
+
 def _discount_trials(
     seeds: range, clean_errors: float, plain: float | None, fixed: float
 ) -> tuple[float, float]:
