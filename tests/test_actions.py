@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -15,7 +17,7 @@ from stratigraphy.curate.bootstrap import (
     mixup_bootstrap_step,
     peer_targets,
 )
-from stratigraphy.curate.pruning import class_quotas, select_keep
+from stratigraphy.curate.pruning import class_quotas, prune_run, select_keep
 from stratigraphy.curate.sampling import PruningSampler, select_batch
 
 
@@ -165,11 +167,21 @@ def test_prune_command(run_copy, tmp_path):
         ],
     )
     assert res.exit_code == 0, res.output
+    assert "former probe sources are ranked" in " ".join(res.output.split())
     ex = pq.read_table(run_copy / "examples.parquet").to_pandas()
-    eligible = (ex.row >= 0) & ~(ex.flagged & ex.verdict.isin(["mislabeled", "random_input"]))
+    # every example is ranked, the former probe sources by the source fold's scores mapped onto
+    # the main training's scale
+    eligible = ~(ex.flagged & ex.verdict.isin(["mislabeled", "random_input"]))
     with np.load(tmp_path / "half.npz") as f:
-        assert f["X"].shape[0] == min(round(0.5 * 1797), int(eligible.sum()))
+        assert f["X"].shape[0] == round(0.5 * 1797)
         assert eligible.to_numpy()[f["index"]].all()
+        assert (ex.row.to_numpy()[f["index"]] < 0).any()
+    # a run without the map (older runs) leaves them out, as before
+    summary = json.loads((run_copy / "summary.json").read_text())
+    del summary["source_fold"]["scales"]
+    (run_copy / "summary.json").write_text(json.dumps(summary))
+    kept = prune_run(run_copy, tmp_path / "old.npz", 0.5, "el2n")
+    assert (ex.row.to_numpy()[kept] >= 0).all() and kept.size == round(0.5 * 1797)
 
 
 def test_mixup_bootstrap_step_reduces_to_bootstrapping_without_mixing():

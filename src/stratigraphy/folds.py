@@ -23,11 +23,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from stratigraphy.analysis.engine import Analysis, AnalysisEngine, JudgedRows, analyze_source
 from stratigraphy.analysis.evaluation import detection_quality
+from stratigraphy.analysis.scale import quantile_scale
+from stratigraphy.analysis.scores import SCORES
 from stratigraphy.analysis.sources import ArraySource
 from stratigraphy.analysis.tally import kind_counts
 from stratigraphy.config import RunConfig
@@ -201,6 +204,28 @@ def merged_detection(
     return {"planted": int(t.sum()), "planted_scored": int(t.sum()), "scores": scores}
 
 
+def fold_scales(
+    fold: SourceFold, fold_table: pa.Table, main_path: Path
+) -> dict[str, dict[str, list[float]]]:
+    """Each registered score's map from the fold's scale to the main training's, over the fold's
+    other examples, which both trainings learned from (:mod:`stratigraphy.analysis.scale`);
+    ``fold_table``: the fold's examples table, one row per example of ``fold.subset``."""
+    others = np.setdiff1d(fold.subset, fold.judged)
+    mine = fold_table.take(pa.array(np.searchsorted(fold.subset, others)))
+    learned = mine.column("row").to_numpy() >= 0
+    names = [n for n in SCORES if n in mine.column_names]
+    theirs = ds.dataset(main_path, format="parquet").to_table(
+        columns=["index", *names], filter=pc.field("index").isin(pa.array(others[learned]))
+    ).sort_by("index")  # fmt: skip
+    out = {}
+    for name in names:
+        own = mine.column(name).to_numpy(zero_copy_only=False)[learned]
+        scale = quantile_scale(own, theirs.column(name).to_numpy(zero_copy_only=False))
+        if scale is not None:
+            out[name] = scale
+    return out
+
+
 def judge_sources(
     cfg: RunConfig,
     fold: SourceFold,
@@ -242,4 +267,5 @@ def judge_sources(
         "heldout_accuracy": judged.summary["inference"]["heldout"][method]["accuracy"],
         "mislabel_score": judged.engine.chosen_,
         "flag_shares": judged.engine.flag_shares_,
+        "scales": fold_scales(fold, judged.examples, path),
     }

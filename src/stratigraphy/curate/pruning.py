@@ -6,9 +6,11 @@ mislabeled or out-of-distribution.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from stratigraphy.analysis.scale import to_scale
 from stratigraphy.analysis.scores import SCORES
 from stratigraphy.core.errors import ConfigError
 from stratigraphy.core.seeding import stream
@@ -88,6 +90,23 @@ def select_keep(
     return np.sort(order[rank_in_class < quota[labels[order]]])
 
 
+def ranked_scores(
+    ex: dict[str, np.ndarray], summary: dict[str, Any], by: str
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The pruning scores of every example on the main training's scale, and which examples
+    cannot be ranked by ``by``. The former probe sources, judged in the source fold, are
+    ranked by their scores mapped onto the main training's scale
+    (``summary.json`` → ``source_fold.scales``); in a run without the map they are left out."""
+    scores = {k: np.asarray(ex[k], dtype=np.float64) for k in prune_scores() if k in ex}
+    fold = (ex["row"] < 0) & (ex["fold_row"] >= 0) if "fold_row" in ex else ex["row"] < 0
+    scales = summary.get("source_fold", {}).get("scales", {})
+    for name, scale in scales.items():
+        if name in scores:
+            scores[name] = np.where(fold, to_scale(scores[name], scale), scores[name])
+    ranked = (ex["row"] >= 0) | (fold & (by == RANDOM or by in scales))
+    return scores, ~ranked
+
+
 def prune_run(
     run_dir: str | Path,
     out: str | Path,
@@ -103,8 +122,7 @@ def prune_run(
     ex = view.examples
     labels = ex["label"].astype(np.int64)
     n_classes = len(view.class_names)
-    scores = {k: ex[k] for k in prune_scores() if k in ex}
-    drop = ~(ex["row"] >= 0)
+    scores, drop = ranked_scores(ex, view.summary, by)
     if drop_flagged:
         if "flagged" not in ex:
             raise ConfigError(f"{run_dir} has no flags (written by an older stratigraphy).")
