@@ -342,6 +342,37 @@ def test_a_withheld_share_is_uncertain_up_to_the_probes_weighted_to_the_data_err
             assert high == pytest.approx(0.07) and engine.reweighted_ == {}
 
 
+@pytest.mark.parametrize("errors", [0.15, 0.0])
+def test_a_share_capped_at_its_bound_keeps_ems_upper_end(errors: float) -> None:
+    """15% label errors score ~N(2, 1), but the calibration probes score higher, ~N(2.3, 1),
+    so the mixture bound falls short of the truth (about 10%); EM says 15% (interval to 17%).
+    The share is the bound and its interval reaches EM's upper end, which holds the truth; a
+    note says why. With no label errors EM's 1.6% (hard clean rows) is cut under half a point,
+    the interval still reaching EM's 3.6%, and no note."""
+    rng = np.random.default_rng(11)
+    wrong = rng.random(20_000) < errors
+    score = np.where(wrong, 2.0, 0.0) + rng.standard_normal(wrong.size)
+    probes = 2.3 + rng.standard_normal(250)
+    engine = _engine_with_share(max(errors, 0.016))
+    j = engine.suites_.index("mislabeled")
+    share = engine.prevalence_.share
+    em_high = share[j] + 0.02
+    high = np.where(np.arange(share.size) == j, em_high, share)
+    engine.prevalence_ = Prevalence(engine.suites_, share, share * 0.9, high, 20_000)
+    k = len(engine.suites_)
+    engine._fit_shares_and_flags(
+        (np.full((wrong.size, k), 1.0 / k), score), (np.full((250, k), 1.0 / k), probes),
+        np.full(250, "mislabeled", dtype=object), None,
+    )  # fmt: skip
+    got = engine.prevalence_
+    assert engine.withheld_ == [] and got.high[j] == pytest.approx(em_high)
+    if errors:
+        assert 0.07 < got.share[j] < 0.13 and got.low[j] <= got.share[j] < errors < got.high[j]
+        assert any(n.startswith("EM puts 15.0% of the examples") for n in engine.notes_)
+    else:
+        assert got.share[j] < 0.005 and engine.notes_ == []
+
+
 @pytest.mark.parametrize("members", [0.05, 0.0])
 def test_an_absent_kind_s_interval_reaches_the_share_its_probes_bound(members: float) -> None:
     """EM and shift estimation put nothing on corrupted (interval 0–0), but 5% of the rows
