@@ -659,6 +659,24 @@ def test_the_flags_at_other_levels_are_read_off_the_same_q_values() -> None:
     assert abs(counts["x"][0.2] - 5_000 * shares[2]) <= 1
 
 
+def test_a_reanalysis_copies_what_the_file_system_will_not_link(
+    digits_run, tmp_path, monkeypatch
+) -> None:
+    """Where symbolic links are refused (Windows without the privilege), the recorded files
+    are hard-linked or copied instead, and the directory reads as the run does."""
+    from pathlib import Path
+
+    def refuse(self: Path, target: Path, target_is_directory: bool = False) -> None:
+        raise OSError("symbolic link privilege not held")
+
+    monkeypatch.setattr(Path, "symlink_to", refuse)
+    out = tmp_path / "copied"
+    reanalyse(digits_run.out, out, fdr=0.2)
+    recorded = [out / "dynamics", out / "probes.parquet", out / "source_fold"]
+    assert all(p.exists() and not p.is_symlink() for p in recorded)
+    np.testing.assert_array_equal(RunView.open(out).loss, RunView.open(digits_run.out).loss)
+
+
 def test_a_finished_run_is_flagged_again_at_another_level_without_training(
     digits_run, tmp_path
 ) -> None:

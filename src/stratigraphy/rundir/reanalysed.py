@@ -1,9 +1,12 @@
 """A finished run analysed again into a directory of its own: that directory is a run directory
 too (``strat fix``, ``strat prune``, ``strat review`` and ``strat report`` act on it), holding
-its own analysis and linking to the files the run recorded, which it does not copy."""
+its own analysis and linking to the files the run recorded, which it copies only where the file
+system refuses links."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -51,9 +54,26 @@ def link_recorded(run_dir: Path, out: Path) -> list[str]:
             target.unlink()
         elif target.exists():
             continue
-        target.symlink_to(entry.resolve(), target_is_directory=entry.is_dir())
+        _link_or_copy(entry, target)
         linked.append(name)
     return linked
+
+
+def _link_or_copy(entry: Path, target: Path) -> None:
+    """A symbolic link at ``target`` to ``entry``; where the platform or file system refuses one
+    (Windows without the privilege, some network mounts), a hard link for a file, else a copy."""
+    try:
+        target.symlink_to(entry.resolve(), target_is_directory=entry.is_dir())
+        return
+    except OSError:
+        pass
+    if entry.is_dir():
+        shutil.copytree(entry, target)
+        return
+    try:
+        os.link(entry, target)
+    except OSError:
+        shutil.copy2(entry, target)
 
 
 def carried_columns(run_dir: Path, names: Iterable[str]) -> dict[str, np.ndarray]:
