@@ -39,3 +39,23 @@ def test_too_few_shared_examples_give_no_map() -> None:
     assert quantile_scale(few, few) is None
     with_nan = np.r_[np.arange(MIN_SHARED, dtype=float), np.nan]
     assert quantile_scale(with_nan, with_nan[::-1]) is None  # one row lacks either value
+
+
+def test_only_the_former_sources_are_put_on_the_main_scale() -> None:
+    from stratigraphy.curate.pruning import on_main_scale, ranked_scores
+
+    own = np.linspace(0.0, 1.0, 200)
+    scale = quantile_scale(own, 10.0 * own)  # the main training's losses ten times the fold's
+    ex = {
+        "row": np.array([0, 1, -1, -1]),
+        "fold_row": np.array([-1, -1, 5, -1]),  # the last was judged by no training
+        "mean_loss": np.array([0.5, 0.5, 0.5, 0.5]),
+        "correctness": np.array([1.0, 0.5, 0.5, 0.5]),
+    }
+    mapped = on_main_scale(ex, {"source_fold": {"scales": {"mean_loss": scale}}})
+    assert set(mapped) == {"mean_loss"}
+    np.testing.assert_allclose(mapped["mean_loss"], [0.5, 0.5, 5.0, 0.5])
+    scores, unranked = ranked_scores(ex, {"source_fold": {"scales": {"mean_loss": scale}}},
+                                     "mean_loss")  # fmt: skip
+    assert unranked.tolist() == [False, False, False, True]
+    assert ranked_scores(ex, {}, "mean_loss")[1].tolist() == [False, False, True, True]

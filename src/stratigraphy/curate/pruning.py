@@ -90,20 +90,30 @@ def select_keep(
     return np.sort(order[rank_in_class < quota[labels[order]]])
 
 
+def on_main_scale(ex: dict[str, np.ndarray], summary: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Every score column with a map in ``summary.json`` → ``source_fold.scales``, the former
+    probe sources' values (judged in the source fold) mapped onto the main training's scale."""
+    fold = _fold_rows(ex)
+    return {
+        name: np.where(fold, to_scale(ex[name], scale), np.asarray(ex[name], dtype=np.float64))
+        for name, scale in summary.get("source_fold", {}).get("scales", {}).items()
+        if name in ex
+    }
+
+
+def _fold_rows(ex: dict[str, np.ndarray]) -> np.ndarray:
+    return (ex["row"] < 0) & (ex["fold_row"] >= 0) if "fold_row" in ex else ex["row"] < 0
+
+
 def ranked_scores(
     ex: dict[str, np.ndarray], summary: dict[str, Any], by: str
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The pruning scores of every example on the main training's scale, and which examples
-    cannot be ranked by ``by``. The former probe sources, judged in the source fold, are
-    ranked by their scores mapped onto the main training's scale
-    (``summary.json`` → ``source_fold.scales``); in a run without the map they are left out."""
-    scores = {k: np.asarray(ex[k], dtype=np.float64) for k in prune_scores() if k in ex}
-    fold = (ex["row"] < 0) & (ex["fold_row"] >= 0) if "fold_row" in ex else ex["row"] < 0
-    scales = summary.get("source_fold", {}).get("scales", {})
-    for name, scale in scales.items():
-        if name in scores:
-            scores[name] = np.where(fold, to_scale(scores[name], scale), scores[name])
-    ranked = (ex["row"] >= 0) | (fold & (by == RANDOM or by in scales))
+    """The pruning scores of every example on the main training's scale (:func:`on_main_scale`),
+    and which examples cannot be ranked by ``by``: in a run without the map, the former probe
+    sources are left out."""
+    mapped = on_main_scale(ex, summary)
+    scores = {k: mapped.get(k, np.asarray(ex[k], np.float64)) for k in prune_scores() if k in ex}
+    ranked = (ex["row"] >= 0) | (_fold_rows(ex) & (by == RANDOM or by in mapped))
     return scores, ~ranked
 
 
@@ -133,7 +143,11 @@ def prune_run(
         error = (
             np.asarray(class_error, dtype=np.float64)
             if class_error is not None
-            else dynamics_class_error(labels, ex["correctness"], n_classes)
+            else dynamics_class_error(
+                labels,
+                on_main_scale(ex, view.summary).get("correctness", ex["correctness"]),
+                n_classes,
+            )
         )
         if error.size != n_classes:
             raise ConfigError(f"class errors must give one value per class ({n_classes}).")
