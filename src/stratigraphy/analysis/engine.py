@@ -503,8 +503,8 @@ class AnalysisEngine:
             self.notes_.append(
                 f"No {kind} examples are estimated, but up to {bound:.1%} of the examples "
                 f"trained beside the probes reach the {kind} probes' evidence: the clean probes "
-                f"are real examples and may hold some, so the interval reaches that far. Review "
-                f"the {kind} kind to look."
+                f"are real examples and may hold some, so the interval reaches that far (here "
+                f"the probes cannot tell such examples from unusual clean ones)."
             )
 
     def _reweigh_share(self, kind: str, real: np.ndarray, own: np.ndarray,
