@@ -2,6 +2,7 @@ import json
 import re
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -82,6 +83,20 @@ def test_the_likeliest_label_errors_queue_ranks_every_example_by_mislabel_score(
     page = TestClient(create_app(run_copy), base_url="http://127.0.0.1").get("/")
     assert '"rank_first": true' in page.text
     assert "review the likeliest label errors" in build_report(run_copy)
+
+
+def test_an_input_kind_estimated_absent_still_ranks_every_example(client, run_copy):
+    """On digits no corrupted inputs are estimated, so no example is most probably corrupted;
+    the page still offers the kind, and its queue ranks every example by how much it looks
+    like the corrupted probes (p_corrupted_balanced), the inferer's own probability."""
+    ex = pq.read_table(run_copy / "examples.parquet").to_pandas()
+    assert (ex.metadata != "corrupted").all() and (ex.p_corrupted == 0).all()
+    assert ex.p_corrupted_balanced.notna().all() and ex.p_corrupted_balanced.max() > 0.5
+    q = client.get("/api/queue", params={"kind": "corrupted", "limit": 1000}).json()
+    shown = ex.set_index("index").p_corrupted_balanced[[it["index"] for it in q["items"]]]
+    assert q["total"] == 1797 and shown.is_monotonic_decreasing
+    config = re.search(r'id="config" type="application/json">(.*?)</script>', client.get("/").text)
+    assert config and "corrupted" in json.loads(config.group(1))["kinds"]
 
 
 def test_a_decision_is_logged_shown_and_leaves_the_queue(client):

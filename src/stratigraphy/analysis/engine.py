@@ -60,6 +60,7 @@ from stratigraphy.core.errors import ConfigError, DataValidationError, RunDirect
 from stratigraphy.probes.build import ProbedData, consumed_pool
 from stratigraphy.probes.suites import CLEAN, TYPICAL, suite_info
 from stratigraphy.record.store import ROW_GROUP, DynamicsStore
+from stratigraphy.rundir.layout import balanced_column
 
 MPE_FALLBACK = 0.02
 NOTE_PART = 0.05
@@ -503,8 +504,9 @@ class AnalysisEngine:
             self.notes_.append(
                 f"No {kind} examples are estimated, but up to {bound:.1%} of the examples "
                 f"trained beside the probes reach the {kind} probes' evidence: the clean probes "
-                f"are real examples and may hold some, so the interval reaches that far (here "
-                f"the probes cannot tell such examples from unusual clean ones)."
+                f"are real examples and may hold some, so the interval reaches that far. The "
+                f"review page's {kind} queue ranks every example by {balanced_column(kind)} "
+                f"(how much it looks like the {kind} probes, every kind taken as equally likely)."
             )
 
     def _reweigh_share(self, kind: str, real: np.ndarray, own: np.ndarray,
@@ -584,6 +586,10 @@ class AnalysisEngine:
         """Suites of real, correctly labelled examples: the flags' calibration set."""
         return [s for s in self.suites_ if suite_info(s).label_wrong is False
                 and not suite_info(s).flagged]  # fmt: skip
+
+    def _input_kinds(self) -> list[str]:
+        """Problem kinds of the input rather than the label (corrupted, random input)."""
+        return [s for s in self._flag_kinds() if not suite_info(s).label_wrong]
 
     def _flag_kinds(self) -> list[str]:
         return [s for s in self.suites_ if suite_info(s).flagged]
@@ -666,6 +672,8 @@ class AnalysisEngine:
         metadata = np.asarray(self.suites_, dtype=object)[adjusted.argmax(1)]
         out: dict[str, np.ndarray] = {"metadata": metadata, "confidence": adjusted.max(1)}
         out.update({f"p_{s}": adjusted[:, j] for j, s in enumerate(self.suites_)})
+        out.update({balanced_column(s): proba[self.method_][:, self.suites_.index(s)]
+                    for s in self._input_kinds()})  # fmt: skip
         out.update(scores)
         out["mislabel_score"] = candidates[self.chosen_]
         out.update(self._verdicts(proba, candidates[self.chosen_], scores, sig, labels,

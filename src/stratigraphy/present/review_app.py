@@ -26,7 +26,7 @@ from stratigraphy.core.errors import ConfigError
 from stratigraphy.curate.review_log import DECISIONS, ReviewError, ReviewLog
 from stratigraphy.present import plots
 from stratigraphy.probes.suites import suites_where
-from stratigraphy.rundir.layout import REVIEW_DB
+from stratigraphy.rundir.layout import REVIEW_DB, balanced_column
 from stratigraphy.rundir.view import RunView
 
 FLAGGED = suites_where(flagged=True)
@@ -103,7 +103,7 @@ class ReviewData:
         every example by ``mislabel_score``, flagged or not; optionally of one class."""
         q = self.by_mislabel_score if ranked else self.queue
         if kind:
-            q = self.by_confidence[self.metadata[self.by_confidence] == kind]
+            q = self.kind_queue(kind)
         if issue:
             if issue not in self.issues:
                 raise HTTPException(404, f"unknown issue {issue!r}; this run has {self.issues}")
@@ -111,6 +111,24 @@ class ReviewData:
         if label is not None:
             q = q[self.examples["label"][q] == label]
         return q
+
+    def kind_queue(self, kind: str) -> np.ndarray:
+        """One inferred kind's examples, most confident first. An input kind estimated absent
+        (its prior zero, so no example is most probably of it) ranks every example by its
+        balanced probability of that kind instead, so the examples the share's interval allows
+        can still be looked at."""
+        q = self.by_confidence[self.metadata[self.by_confidence] == kind]
+        column = balanced_column(kind)
+        if q.size or column not in self.examples:
+            return q
+        values = np.nan_to_num(self.examples[column].astype(np.float64), nan=-np.inf)
+        return self.by_confidence[np.argsort(-values[self.by_confidence], kind="stable")]
+
+    def offered_kinds(self) -> list[str]:
+        """The kinds the page offers: those some example most probably is, and those that still
+        rank the examples by their balanced probability."""
+        return [k for k in self.view.suites
+                if np.any(self.metadata == k) or balanced_column(k) in self.examples]  # fmt: skip
 
     def issue_queue(self, issue: str) -> np.ndarray:
         """The examples an issue type found, highest score first."""
@@ -227,7 +245,7 @@ def _read_routes(app: FastAPI, view: RunView, data: ReviewData, log: ReviewLog) 
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
-        kinds = [k for k in view.suites if np.any(data.metadata == k)]
+        kinds = data.offered_kinds()
         return _env.get_template("review.html.j2").render(
             name=view.run["data"]["name"],
             config={

@@ -24,6 +24,13 @@ REPORT_HTML = "report.html"
 REVIEW_DB = "review.sqlite"
 
 
+def balanced_column(kind: str) -> str:
+    """The examples-table column of an input kind's probability with every suite taken as
+    equally likely (the inferer's own, before the data's priors): it still ranks the examples
+    where the kind's share, and so its ``p_<kind>``, is estimated at zero."""
+    return f"p_{kind}_balanced"
+
+
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     atomic_write_bytes(path, (json.dumps(payload, indent=2, sort_keys=False) + "\n").encode())
 
