@@ -29,7 +29,7 @@ from stratigraphy.analysis.flags import (
 )
 from stratigraphy.core.errors import ConfigError, StratigraphyError
 from stratigraphy.curate.fixes import apply_fixes
-from stratigraphy.curate.pruning import prune_run, prune_scores, ranked_scores
+from stratigraphy.curate.pruning import prune_run, prune_scores, unranked
 from stratigraphy.curate.review_log import ReviewLog
 from stratigraphy.present.report import write_report
 from stratigraphy.probes.suites import BUILTIN_SUITES
@@ -422,14 +422,14 @@ def prune_cmd(
     out_console.print(_class_table(view.class_names, labels, mask, labels))
     dropped_flagged = int((ex["flagged"].astype(bool) & ~mask).sum()) if "flagged" in ex else 0
     sources = int((ex["row"] < 0).sum())
-    unranked = int(ranked_scores(ex, view.summary, by)[1].sum())
+    left_out = int(unranked(ex, view.summary, by).sum())
     out_console.print(
         f"Kept {kept.size:,} of {labels.size:,} examples by {by} "
         f"({'class quotas' if class_quotas or class_error else 'one global cut'}); "
         f"{dropped_flagged:,} flagged example(s) are among the dropped"
         + (" (dropped first: --drop-flagged)" if drop_flagged else "")
-        + (f"; {unranked:,} probe-source examples without scores on the main training's scale "
-           "are left out" if unranked else
+        + (f"; {left_out:,} probe-source examples without scores on the main training's scale "
+           "are left out" if left_out else
            f"; the {sources:,} former probe sources are ranked by the source fold's scores on "
            "the main training's scale" if sources else "")
         + f". Written to [bold]{out}[/bold]."

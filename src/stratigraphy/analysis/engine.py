@@ -458,7 +458,7 @@ class AnalysisEngine:
                 continue
             if bound < estimate:
                 self._cap_at_bound(kind, bound, real[kind], own, others, clean)
-            elif bound > float(self.prevalence_.high[j]) and not suite_info(kind).label_wrong:
+            elif bound > float(self.prevalence_.high[j]) and kind in self._input_kinds():
                 self._reach_bound(kind, bound)
 
     def _cap_at_bound(

@@ -5,6 +5,7 @@ mislabeled or out-of-distribution.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -90,31 +91,46 @@ def select_keep(
     return np.sort(order[rank_in_class < quota[labels[order]]])
 
 
-def on_main_scale(ex: dict[str, np.ndarray], summary: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Every score column with a map in ``summary.json`` → ``source_fold.scales``, the former
-    probe sources' values (judged in the source fold) mapped onto the main training's scale."""
+def on_main_scale(
+    ex: dict[str, np.ndarray], summary: dict[str, Any], names: Iterable[str] | None = None
+) -> dict[str, np.ndarray]:
+    """The score columns ``names`` (default: all) that have a map in ``summary.json`` →
+    ``source_fold.scales``, the former probe sources' values (judged in the source fold) mapped
+    onto the main training's scale."""
+    scales = _scales(summary)
     fold = _fold_rows(ex)
     return {
-        name: np.where(fold, to_scale(ex[name], scale), np.asarray(ex[name], dtype=np.float64))
-        for name, scale in summary.get("source_fold", {}).get("scales", {}).items()
-        if name in ex
+        name: np.where(fold, to_scale(ex[name], scales[name]), np.asarray(ex[name], np.float64))
+        for name in (scales if names is None else names)
+        if name in scales and name in ex
     }
+
+
+def _scales(summary: dict[str, Any]) -> dict[str, dict[str, list[float]]]:
+    scales: dict[str, dict[str, list[float]]] = summary.get("source_fold", {}).get("scales", {})
+    return scales
 
 
 def _fold_rows(ex: dict[str, np.ndarray]) -> np.ndarray:
     return (ex["row"] < 0) & (ex["fold_row"] >= 0) if "fold_row" in ex else ex["row"] < 0
 
 
+def unranked(ex: dict[str, np.ndarray], summary: dict[str, Any], by: str) -> np.ndarray:
+    """The examples ``by`` cannot rank: the former probe sources, in a run without the map of
+    their scores onto the main training's scale."""
+    ranked = (ex["row"] >= 0) | (_fold_rows(ex) & (by == RANDOM or by in _scales(summary)))
+    return ~ranked
+
+
 def ranked_scores(
     ex: dict[str, np.ndarray], summary: dict[str, Any], by: str
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The pruning scores of every example on the main training's scale (:func:`on_main_scale`),
-    and which examples cannot be ranked by ``by``: in a run without the map, the former probe
-    sources are left out."""
-    mapped = on_main_scale(ex, summary)
-    scores = {k: mapped.get(k, np.asarray(ex[k], np.float64)) for k in prune_scores() if k in ex}
-    ranked = (ex["row"] >= 0) | (_fold_rows(ex) & (by == RANDOM or by in mapped))
-    return scores, ~ranked
+    and the examples ``by`` cannot rank (:func:`unranked`)."""
+    names = [k for k in prune_scores() if k in ex]
+    mapped = on_main_scale(ex, summary, names)
+    scores = {k: mapped.get(k, np.asarray(ex[k], np.float64)) for k in names}
+    return scores, unranked(ex, summary, by)
 
 
 def prune_run(
@@ -145,7 +161,9 @@ def prune_run(
             if class_error is not None
             else dynamics_class_error(
                 labels,
-                on_main_scale(ex, view.summary).get("correctness", ex["correctness"]),
+                on_main_scale(ex, view.summary, ["correctness"]).get(
+                    "correctness", ex["correctness"]
+                ),
                 n_classes,
             )
         )

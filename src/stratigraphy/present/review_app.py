@@ -77,6 +77,12 @@ def check_binding(host: str, token: str | None) -> None:
         )
 
 
+def _highest_first(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``rows`` by ``values`` (one per example), highest first, ties in their order, NaN last."""
+    v = np.nan_to_num(np.asarray(values, np.float64)[rows], nan=-np.inf)
+    return rows[np.argsort(-v, kind="stable")]
+
+
 class ReviewData:
     """What the pages show, precomputed once per server."""
 
@@ -88,10 +94,10 @@ class ReviewData:
         self.confidence = np.nan_to_num(ex["confidence"].astype(np.float32))
         self.probes = ProbeNeighbours(view)
         scored = np.flatnonzero(self.metadata != "unscored")
-        self.by_confidence = scored[np.argsort(-self.confidence[scored], kind="stable")]
+        self.by_confidence = _highest_first(scored, self.confidence)
         self.queue = self._flag_queue(ex)
-        score = np.nan_to_num(ex["mislabel_score"].astype(np.float64), nan=-np.inf)
-        self.by_mislabel_score = scored[np.argsort(-score[scored], kind="stable")]
+        self.by_mislabel_score = _highest_first(scored, ex["mislabel_score"])
+        self._by_balanced: dict[str, np.ndarray] = {}
         self.rank_first = wrong_labels_withheld(view.summary)
         self.data = view.data
         self.issues = [c[3:] for c in ex if c.startswith("is_") and f"{c[3:]}_score" in ex]
@@ -121,8 +127,9 @@ class ReviewData:
         column = balanced_column(kind)
         if q.size or column not in self.examples:
             return q
-        values = np.nan_to_num(self.examples[column].astype(np.float64), nan=-np.inf)
-        return self.by_confidence[np.argsort(-values[self.by_confidence], kind="stable")]
+        if kind not in self._by_balanced:  # sorted once, not on every page of the queue
+            self._by_balanced[kind] = _highest_first(self.by_confidence, self.examples[column])
+        return self._by_balanced[kind]
 
     def offered_kinds(self) -> list[str]:
         """The kinds the page offers: those some example most probably is, and those that still
@@ -133,8 +140,7 @@ class ReviewData:
     def issue_queue(self, issue: str) -> np.ndarray:
         """The examples an issue type found, highest score first."""
         ex = self.examples
-        found = np.flatnonzero(ex[f"is_{issue}"].astype(bool))
-        return found[np.argsort(-ex[f"{issue}_score"][found], kind="stable")]
+        return _highest_first(np.flatnonzero(ex[f"is_{issue}"].astype(bool)), ex[f"{issue}_score"])
 
     def _flag_queue(self, ex: dict[str, np.ndarray]) -> np.ndarray:
         """The examples flagged at the run's error level, strongest evidence (smallest q-value)
