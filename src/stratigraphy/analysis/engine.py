@@ -26,6 +26,7 @@ from stratigraphy.analysis.flags import (
     BAG_ROUNDS,
     DEFAULT_FDR,
     MixtureFlagger,
+    contradicts_share,
     mixture_proportion,
     mixture_proportion_estimate,
     mixture_proportion_interval,
@@ -321,6 +322,7 @@ class AnalysisEngine:
         self.reweighted_: dict[str, dict[str, Any]] = (
             dict(like.reweighted_) if like is not None else {}
         )
+        self.flag_scale_: dict[str, float] = dict(like.flag_scale_) if like is not None else {}
         if like is not None:
             self.unmixing_ = like.unmixing_
         else:
@@ -425,8 +427,10 @@ class AnalysisEngine:
                         weights: np.ndarray | None = None) -> None:  # fmt: skip
         """Each problem kind's share is at most the mixture-proportion bound of its evidence
         against its probes, less the members of the kinds bounded before it (wrong labels
-        first) that reach it (see :mod:`stratigraphy.analysis.flags`); the smaller of that and
-        the estimate is kept, the freed share going to the clean kinds. For a wrong-label kind
+        first) that reach it (see :mod:`stratigraphy.analysis.flags`). Where the estimate lies
+        above the bound by more than the probes' draw explains (:func:`contradicts_share`), the
+        share is cut to the bound, the freed share going to the clean kinds; otherwise the
+        estimate stays and its interval reaches down to the bound. For a wrong-label kind
         whose bound falls far below the estimate (more than ``MPE_FALLBACK`` and under half),
         the probes do not resemble the data's label errors: the estimate stays, and since the
         flags' error rate is measured against those probes, that kind's flags are withheld
@@ -456,8 +460,10 @@ class AnalysisEngine:
                 own_weights = None if weights is None else weights[probe_suite == kind]
                 self._reweigh_share(kind, real[kind], own, own_weights, bound)
                 continue
-            if bound < estimate:
+            if bound < estimate and contradicts_share(real[kind], own, estimate, others):
                 self._cap_at_bound(kind, bound, real[kind], own, others, clean)
+            elif bound < estimate:
+                self._keep_above_bound(kind, bound)
             elif bound > float(self.prevalence_.high[j]) and kind in self._input_kinds():
                 self._reach_bound(kind, bound)
 
@@ -465,14 +471,13 @@ class AnalysisEngine:
         self, kind: str, bound: float, real: np.ndarray, own: np.ndarray,
         others: list[tuple[float, np.ndarray]], clean: list[int],
     ) -> None:  # fmt: skip
-        """A kind's share is its mixture bound where that lies below EM's estimate, the freed
-        share going to the ``clean`` kinds. The interval runs from the bound's lower end to
-        EM's upper end: the two err in opposite directions (EM turns the inferers'
+        """A kind's share is its mixture bound where the probes contradict EM's estimate, the
+        freed share going to the ``clean`` kinds. The interval runs from the bound's lower end
+        to EM's upper end: the two err in opposite directions (EM turns the inferers'
         miscalibration on hard clean rows into a share, 1.6% of label errors on Fashion-MNIST
         with none; the bound falls short where the calibration probes score above the data's
-        errors: 5.6% against 11% on digits at seed 0, where EM says 10.4%), so the truth
-        lies between them (docs/benchmarks.md). A note says so where they are 2 points
-        apart."""
+        errors), so the truth lies between them (docs/benchmarks.md). A note says so where
+        they are 2 points apart."""
         j = self.suites_.index(kind)
         estimate, em_high = float(self.prevalence_.share[j]), float(self.prevalence_.high[j])
         low, _ = mixture_proportion_interval(real, own, self.config.seed, others=others)
@@ -484,6 +489,29 @@ class AnalysisEngine:
                 f"kept and the interval reaches EM's, since either can be off (EM where hard "
                 f"examples look like {kind} ones to the inferers, the bound where the probes "
                 f"look more like {kind} examples than the data's own do)."
+            )
+
+    def _keep_above_bound(self, kind: str, bound: float) -> None:
+        """EM's share stays where it lies above the mixture bound by no more than the probes'
+        draw explains (:func:`contradicts_share`); the interval reaches down to the bound, and
+        a note says so where they are 2 points apart. The flags keep the bound: once a kind's
+        members are found, each further flag at level α needs (1 − α) of a member, so they
+        number about share · n / (1 − α), and a share above the truth lets false flags in one
+        for one (digits, seed 3: EM's 11.8% against 11.1% took the realised false share from
+        0.108 to 0.164; docs/benchmarks.md)."""
+        j = self.suites_.index(kind)
+        estimate = float(self.prevalence_.share[j])
+        self.flag_scale_[kind] = bound / estimate
+        self.prevalence_ = self.prevalence_.with_share(
+            j, estimate, min(float(self.prevalence_.low[j]), bound),
+            float(self.prevalence_.high[j]), into=[],
+        )  # fmt: skip
+        if estimate - bound > MPE_FALLBACK:
+            self.notes_.append(
+                f"At most {bound:.1%} of the examples trained beside the probes score like the "
+                f"{kind} probes, below EM's {estimate:.1%}, but by no more than the draw of "
+                f"{kind} probes explains: EM's share is kept, and the interval reaches down to "
+                "the bound. The flags keep the bound, so they err on the side of fewer."
             )
 
     def _reach_bound(self, kind: str, bound: float) -> None:
@@ -614,8 +642,9 @@ class AnalysisEngine:
         kinds = self._flag_kinds()
         if not kinds:
             return
-        share = dict(zip(self.suites_, self.prevalence_.share.tolist(), strict=True))
-        among = share if shares is None else shares
+        share = self._for_flags(dict(zip(self.suites_, self.prevalence_.share.tolist(),
+                                         strict=True)))  # fmt: skip
+        among = share if shares is None else self._for_flags(shares)
         self.flagger_ = MixtureFlagger.fit(
             kinds, {k: probes[k][probe_suite == k] for k in kinds}, reference,
             {k: among[k] for k in kinds}, self.config.fdr,
@@ -623,6 +652,11 @@ class AnalysisEngine:
             tuple(self.withheld_), self._restored(probes, probe_suite, share), self.config.seed,
             self.config.flag_draws,
         )  # fmt: skip
+
+    def _for_flags(self, shares: dict[str, float]) -> dict[str, float]:
+        """The kinds' shares the flags assume: a share kept above its bound is scaled down to
+        it (:meth:`_keep_above_bound`)."""
+        return {k: v * self.flag_scale_.get(k, 1.0) for k, v in shares.items()}
 
     def _restored(
         self, probes: dict[str, np.ndarray], probe_suite: np.ndarray, share: dict[str, float]
