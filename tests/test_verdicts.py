@@ -343,14 +343,20 @@ def test_a_withheld_share_is_uncertain_up_to_the_probes_weighted_to_the_data_err
             assert high == pytest.approx(0.07) and engine.reweighted_ == {}
 
 
-def _tighten(share: float, errors: float, probe_centre: float, n_probes: int = 250,
-             seed: int = 11) -> tuple[AnalysisEngine, int, float]:  # fmt: skip
+def _tighten(
+    share: float,
+    errors: float,
+    probe_centre: float,
+    n_probes: int = 250,
+    n_rows: int = 20_000,
+    seed: int = 11,
+) -> tuple[AnalysisEngine, int, float]:
     """An engine whose EM put ``share`` on mislabeled (interval to 2 points above) tightened
     against rows with ``errors`` label errors scoring ~N(2, 1) among ordinary rows ~N(0, 1),
     and calibration probes ~N(``probe_centre``, 1); with the mislabeled index and EM's upper
     end."""
     rng = np.random.default_rng(seed)
-    wrong = rng.random(20_000) < errors
+    wrong = rng.random(n_rows) < errors
     score = np.where(wrong, 2.0, 0.0) + rng.standard_normal(wrong.size)
     probes = probe_centre + rng.standard_normal(n_probes)
     engine = _engine_with_share(share)
@@ -400,6 +406,20 @@ def test_ems_share_stays_where_the_bound_lies_below_it_by_no_more_than_the_probe
     assert any("EM's share is kept" in n for n in engine.notes_)
     assert engine.flagger_ is not None
     assert engine.flagger_.cuts["mislabeled"].prior == pytest.approx(bound)
+
+
+@pytest.mark.parametrize(("probe_centre", "withheld"), [(2.6, False), (2.8, True)])
+def test_flags_are_withheld_only_where_the_probes_contradict_the_share(
+    probe_centre: float, withheld: bool
+) -> None:
+    """3,000 rows, 15% label errors ~N(2, 1), 50 calibration probes. Probes ~N(2.6, 1) put the
+    bound under half of EM's 15% (7%), but no more than 50 probes' draw explains: EM's share
+    and the flags stay. Probes ~N(2.8, 1) (bound 4.7%) contradict it: the probes are unlike
+    the data's errors, and the flags are withheld."""
+    engine, j, _ = _tighten(0.15, 0.15, probe_centre, n_probes=50, n_rows=3_000)
+    assert engine.withheld_ == (["mislabeled"] if withheld else [])
+    assert engine.prevalence_.share[j] == pytest.approx(0.15)
+    assert bool(engine.prevalence_.low[j] < 0.075) is (not withheld)
 
 
 def test_the_probes_contradict_a_share_only_beyond_their_draw() -> None:

@@ -431,13 +431,13 @@ class AnalysisEngine:
         above the bound by more than the probes' draw explains (:func:`contradicts_share`), the
         share is cut to the bound, the freed share going to the clean kinds; otherwise the
         estimate stays and its interval reaches down to the bound. For a wrong-label kind
-        whose bound falls far below the estimate (more than ``MPE_FALLBACK`` and under half),
-        the probes do not resemble the data's label errors: the estimate stays, and since the
-        flags' error rate is measured against those probes, that kind's flags are withheld
-        (measured in docs/benchmarks.md: with such noise the top of the evidence held 20–50%
-        false flags at ``fdr`` 0.1), with a note saying so, and the share is measured again
-        against the probes weighted to the data's own error pairs to bound how far off the
-        estimate can be (:meth:`_reweigh_share`)."""
+        whose bound contradicts the estimate and falls far below it (more than
+        ``MPE_FALLBACK`` and under half), the probes do not resemble the data's label errors:
+        the estimate stays, and since the flags' error rate is measured against those probes,
+        that kind's flags are withheld (measured in docs/benchmarks.md: with such noise the top
+        of the evidence held 20–50% false flags at ``fdr`` 0.1), with a note saying so, and
+        the share is measured again against the probes weighted to the data's own error pairs
+        to bound how far off the estimate can be (:meth:`_reweigh_share`)."""
         clean = [self.suites_.index(c) for c in self._clean_suites()]
         bounded: list[str] = []
         for kind in self._flag_kinds():
@@ -454,13 +454,15 @@ class AnalysisEngine:
             bounded.append(kind)
             bound = mixture_proportion(real[kind], own, others=others)
             estimate = float(self.prevalence_.share[j])
-            unlike = estimate - bound > MPE_FALLBACK and bound < estimate / 2
+            contradicted = bound < estimate and contradicts_share(real[kind], own, estimate,
+                                                                  others)  # fmt: skip
+            unlike = contradicted and estimate - bound > MPE_FALLBACK and bound < estimate / 2
             if suite_info(kind).label_wrong and unlike:
                 self.withheld_.append(kind)
                 own_weights = None if weights is None else weights[probe_suite == kind]
                 self._reweigh_share(kind, real[kind], own, own_weights, bound)
                 continue
-            if bound < estimate and contradicts_share(real[kind], own, estimate, others):
+            if contradicted:
                 self._cap_at_bound(kind, bound, real[kind], own, others, clean)
             elif bound < estimate:
                 self._keep_above_bound(kind, bound)
