@@ -194,6 +194,22 @@ def test_members_of_another_kind_count_as_problems_found_not_as_false_flags() ->
     assert np.median(gain) > 3
 
 
+def test_a_kind_expected_to_hold_less_than_one_row_flags_none() -> None:
+    """Kind b's members (10%) reach kind a's evidence, and a's share is 1e-28 (EM's fixed point
+    short of zero): a's q-values would rest on b's members alone and flag them as a. It flags
+    nothing, as at a share of 0, and does flag at one row's worth and more."""
+    rng = np.random.default_rng(0)
+    member = rng.random(20_000) < 0.1
+    score = np.where(member, 3.0, 0.0) + rng.standard_normal(member.size)
+    probes = {"a": 3.0 + rng.standard_normal(300), "b": 3.0 + rng.standard_normal(300)}
+    for share, flags in ((0.0, False), (1e-28, False), (0.01, True)):
+        flagger = MixtureFlagger.fit(
+            ["a"], {"a": probes["a"]}, {"a": score}, {"a": share, "b": 0.1},
+            others={"a": {"b": probes["b"]}},
+        )  # fmt: skip
+        assert bool(flagger.flag(flagger.q_values({"a": score})["a"]).any()) is flags
+
+
 def test_a_run_judges_every_example_and_gives_every_flag_a_reason(digits_run) -> None:
     ex = digits_run.examples.to_pandas()
     summary = digits_run.summary
@@ -343,6 +359,17 @@ def test_a_withheld_share_is_uncertain_up_to_the_probes_weighted_to_the_data_err
             assert high == pytest.approx(0.07) and engine.reweighted_ == {}
 
 
+def _tighten_inputs(
+    errors: float, probe_centre: float, n_probes: int, n_rows: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with ``errors`` label errors scoring ~N(2, 1) among ordinary rows ~N(0, 1), and
+    calibration probes ~N(``probe_centre``, 1)."""
+    rng = np.random.default_rng(seed)
+    wrong = rng.random(n_rows) < errors
+    score = np.where(wrong, 2.0, 0.0) + rng.standard_normal(wrong.size)
+    return score, probe_centre + rng.standard_normal(n_probes)
+
+
 def _tighten(
     share: float,
     errors: float,
@@ -351,14 +378,10 @@ def _tighten(
     n_rows: int = 20_000,
     seed: int = 11,
 ) -> tuple[AnalysisEngine, int, float]:
-    """An engine whose EM put ``share`` on mislabeled (interval to 2 points above) tightened
-    against rows with ``errors`` label errors scoring ~N(2, 1) among ordinary rows ~N(0, 1),
-    and calibration probes ~N(``probe_centre``, 1); with the mislabeled index and EM's upper
+    """An engine whose EM put ``share`` on mislabeled (interval from 0.9 of it to 2 points
+    above) tightened against :func:`_tighten_inputs`; with the mislabeled index and EM's upper
     end."""
-    rng = np.random.default_rng(seed)
-    wrong = rng.random(n_rows) < errors
-    score = np.where(wrong, 2.0, 0.0) + rng.standard_normal(wrong.size)
-    probes = probe_centre + rng.standard_normal(n_probes)
+    score, probes = _tighten_inputs(errors, probe_centre, n_probes, n_rows, seed)
     engine = _engine_with_share(share)
     j = engine.suites_.index("mislabeled")
     em = engine.prevalence_.share
@@ -367,7 +390,7 @@ def _tighten(
     engine.prevalence_ = Prevalence(engine.suites_, em, em * 0.9, high, 20_000)
     k = len(engine.suites_)
     engine._fit_shares_and_flags(
-        (np.full((wrong.size, k), 1.0 / k), score), (np.full((n_probes, k), 1.0 / k), probes),
+        (np.full((n_rows, k), 1.0 / k), score), (np.full((n_probes, k), 1.0 / k), probes),
         np.full(n_probes, "mislabeled", dtype=object), None,
     )  # fmt: skip
     return engine, j, em_high
@@ -396,16 +419,16 @@ def test_ems_share_stays_where_the_bound_lies_below_it_by_no_more_than_the_probe
     """50 calibration probes ~N(2.2, 1) against the data's errors ~N(2, 1), as a draw on small
     data can fall: the mixture bound reads 9% where EM (and the truth) say 15%, but at no
     threshold by more than 50 probes' draw explains. EM's share stays, its interval reaches
-    down to the bound, a note says so, and the flags keep the bound (their share is scaled
-    down to it)."""
+    down to the bound, a note says so, and the flags assume the larger of the bound and EM's
+    lower end (here EM's, 13.5%), not EM's share."""
     engine, j, em_high = _tighten(0.15, 0.15, 2.2, n_probes=50)
     got = engine.prevalence_
-    bound = 0.15 * engine.flag_scale_["mislabeled"]
+    bound = mixture_proportion(*_tighten_inputs(0.15, 2.2, 50, 20_000, 11))
     assert got.share[j] == pytest.approx(0.15) and got.high[j] == pytest.approx(em_high)
     assert 0.07 < bound < 0.11 and got.low[j] == pytest.approx(bound)
-    assert any("EM's share is kept" in n for n in engine.notes_)
+    assert any("EM's share is kept" in n and "assume 13.5%" in n for n in engine.notes_)
     assert engine.flagger_ is not None
-    assert engine.flagger_.cuts["mislabeled"].prior == pytest.approx(bound)
+    assert engine.flagger_.cuts["mislabeled"].prior == pytest.approx(0.135)
 
 
 @pytest.mark.parametrize(("probe_centre", "withheld"), [(2.6, False), (2.8, True)])

@@ -496,14 +496,15 @@ class AnalysisEngine:
     def _keep_above_bound(self, kind: str, bound: float) -> None:
         """EM's share stays where it lies above the mixture bound by no more than the probes'
         draw explains (:func:`contradicts_share`); the interval reaches down to the bound, and
-        a note says so where they are 2 points apart. The flags keep the bound: once a kind's
-        members are found, each further flag at level α needs (1 − α) of a member, so they
-        number about share · n / (1 − α), and a share above the truth lets false flags in one
-        for one (digits, seed 3: EM's 11.8% against 11.1% took the realised false share from
-        0.108 to 0.164; docs/benchmarks.md)."""
+        a note says so where they are 2 points apart. The flags take the larger of the bound
+        and EM's lower end, not EM's share: once a kind's members are found, each further flag
+        at level α needs (1 − α) of a member, so they number about share · n / (1 − α), and a
+        share above the truth lets false flags in one for one (digits, seed 3: EM's 11.8%
+        against 11.1% took the realised false share from 0.108 to 0.164; docs/benchmarks.md)."""
         j = self.suites_.index(kind)
         estimate = float(self.prevalence_.share[j])
-        self.flag_scale_[kind] = bound / estimate
+        for_flags = max(bound, float(self.prevalence_.low[j]))
+        self.flag_scale_[kind] = for_flags / estimate
         self.prevalence_ = self.prevalence_.with_share(
             j, estimate, min(float(self.prevalence_.low[j]), bound),
             float(self.prevalence_.high[j]), into=[],
@@ -513,7 +514,7 @@ class AnalysisEngine:
                 f"At most {bound:.1%} of the examples trained beside the probes score like the "
                 f"{kind} probes, below EM's {estimate:.1%}, but by no more than the draw of "
                 f"{kind} probes explains: EM's share is kept, and the interval reaches down to "
-                "the bound. The flags keep the bound, so they err on the side of fewer."
+                f"the bound. The flags assume {for_flags:.1%}, so they err on the side of fewer."
             )
 
     def _reach_bound(self, kind: str, bound: float) -> None:
@@ -657,7 +658,7 @@ class AnalysisEngine:
 
     def _for_flags(self, shares: dict[str, float]) -> dict[str, float]:
         """The kinds' shares the flags assume: a share kept above its bound is scaled down to
-        it (:meth:`_keep_above_bound`)."""
+        the larger of the bound and EM's lower end (:meth:`_keep_above_bound`)."""
         return {k: v * self.flag_scale_.get(k, 1.0) for k, v in shares.items()}
 
     def _restored(

@@ -22,7 +22,7 @@ FDR(t) over the thresholds t at or below its evidence, the median of it over dra
 probes with replacement (bagging: one draw's first dip below the level moves the cut far
 where FDR(t) stays near it); it is flagged when its q-value is at most ``fdr``. Each kind
 keeps its own flags at that level, so their union does too. π is the kind's estimated share;
-where it is zero the kind flags nothing.
+where it comes to less than one row the kind flags nothing.
 
 A calibration probe is built by giving an example drawn at random a different label; where
 that example's own label was already wrong, the new label can be its true one. Such restored
@@ -330,13 +330,15 @@ def _kind_cut(
     replacement) of the running minimum of the estimated FDR. The estimate stays near the
     level over a long stretch of evidence, so one draw's first dip below it moves the cut far
     (the flag count swung by 3–70 times with the seed); the median over draws is bagging's
-    steadier cut (docs/benchmarks.md). The median of non-increasing curves is one too."""
+    steadier cut (docs/benchmarks.md). The median of non-increasing curves is one too. A kind
+    expected to hold less than one of the rows flags none of them: its q-values would rest on
+    the other kinds' members alone."""
     real = np.sort(_finite(reference))
     alt = np.sort(_finite(probes))
     thresholds = np.unique(real)
     if thresholds.size > MAX_THRESHOLDS:
         thresholds = np.unique(np.quantile(real, np.linspace(0, 1, MAX_THRESHOLDS)))
-    if prior <= 0 or alt.size == 0 or thresholds.size == 0:
+    if prior * real.size < 1 or alt.size == 0 or thresholds.size == 0:
         return KindCut(thresholds, np.ones(thresholds.size), float(prior), int(alt.size))
     s_real = survival(real, thresholds)
     discount, scale = np.zeros(thresholds.size), 1.0
