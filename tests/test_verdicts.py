@@ -377,12 +377,14 @@ def _tighten(
     n_probes: int = 250,
     n_rows: int = 20_000,
     seed: int = 11,
+    calibration: bool = True,
 ) -> tuple[AnalysisEngine, int, float]:
     """An engine whose EM put ``share`` on mislabeled (interval from 0.9 of it to 2 points
-    above) tightened against :func:`_tighten_inputs`; with the mislabeled index and EM's upper
-    end."""
+    above) tightened against :func:`_tighten_inputs` (as calibration probes, drawn like the
+    data's errors, or not); with the mislabeled index and EM's upper end."""
     score, probes = _tighten_inputs(errors, probe_centre, n_probes, n_rows, seed)
     engine = _engine_with_share(share)
+    engine.calibration_probes_ = calibration
     j = engine.suites_.index("mislabeled")
     em = engine.prevalence_.share
     em_high = em[j] + 0.02
@@ -415,20 +417,26 @@ def test_a_share_capped_at_its_bound_keeps_ems_upper_end(errors: float) -> None:
     assert engine.flag_scale_ == {}
 
 
-def test_ems_share_stays_where_the_bound_lies_below_it_by_no_more_than_the_probes_draw() -> None:
-    """50 calibration probes ~N(2.2, 1) against the data's errors ~N(2, 1), as a draw on small
+@pytest.mark.parametrize("calibration", [True, False])
+def test_ems_share_stays_where_the_bound_lies_below_it_by_no_more_than_the_probes_draw(
+    calibration: bool,
+) -> None:
+    """50 wrong-label probes ~N(2.2, 1) against the data's errors ~N(2, 1), as a draw on small
     data can fall: the mixture bound reads 9% where EM (and the truth) say 15%, but at no
     threshold by more than 50 probes' draw explains. EM's share stays, its interval reaches
-    down to the bound, a note says so, and the flags assume the larger of the bound and EM's
-    lower end (here EM's, 13.5%), not EM's share."""
-    engine, j, em_high = _tighten(0.15, 0.15, 2.2, n_probes=50)
+    down to the bound and a note says so. The flags do not take EM's share: calibration
+    probes (drawn like the data's errors) flag at the larger of the bound and EM's lower end
+    (here EM's, 13.5%), other probes at the bound."""
+    engine, j, em_high = _tighten(0.15, 0.15, 2.2, n_probes=50, calibration=calibration)
     got = engine.prevalence_
     bound = mixture_proportion(*_tighten_inputs(0.15, 2.2, 50, 20_000, 11))
     assert got.share[j] == pytest.approx(0.15) and got.high[j] == pytest.approx(em_high)
     assert 0.07 < bound < 0.11 and got.low[j] == pytest.approx(bound)
-    assert any("EM's share is kept" in n and "assume 13.5%" in n for n in engine.notes_)
+    for_flags = 0.135 if calibration else bound
+    assert any("EM's share is kept" in n and f"assume {for_flags:.1%}" in n
+               for n in engine.notes_)  # fmt: skip
     assert engine.flagger_ is not None
-    assert engine.flagger_.cuts["mislabeled"].prior == pytest.approx(0.135)
+    assert engine.flagger_.cuts["mislabeled"].prior == pytest.approx(for_flags)
 
 
 @pytest.mark.parametrize(("probe_centre", "withheld"), [(2.6, False), (2.8, True)])
