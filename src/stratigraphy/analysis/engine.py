@@ -468,6 +468,25 @@ class AnalysisEngine:
                 self._keep_above_bound(kind, bound)
             elif bound > float(self.prevalence_.high[j]) and kind in self._input_kinds():
                 self._reach_bound(kind, bound)
+        self._unflag_unestablished()
+
+    def _unflag_unestablished(self) -> None:
+        """A problem kind whose interval reaches zero may be absent, and flags at a share that
+        may be zero can all be false (the airline tweets with asymmetric noise: 2 random-input
+        flags at 0.1%, interval from 0, neither on a planted problem; docs/benchmarks.md): it
+        flags nothing, and a note says so where it would have flagged."""
+        for kind in self._flag_kinds():
+            j = self.suites_.index(kind)
+            share, low = float(self.prevalence_.share[j]), float(self.prevalence_.low[j])
+            if low > 0 or share <= 0 or kind in self.withheld_:
+                continue
+            self.flag_scale_[kind] = 0.0
+            if share * self.prevalence_.n >= 1:
+                self.notes_.append(
+                    f"{share:.1%} of the examples are estimated {kind}, but the interval "
+                    f"reaches 0: the kind may be absent, so no error rate can be vouched for "
+                    f"and nothing is flagged as {kind}. The review page ranks the likeliest."
+                )
 
     def _cap_at_bound(
         self, kind: str, bound: float, real: np.ndarray, own: np.ndarray,
