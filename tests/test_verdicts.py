@@ -405,7 +405,9 @@ def test_a_share_capped_at_its_bound_keeps_ems_upper_end(errors: float) -> None:
     beyond the probes' draw: the probes contradict EM, and the share is cut to the mixture
     bound, which falls short of the truth (about 9%). Its interval reaches EM's upper end,
     which holds the truth; a note says why. With no label errors EM's 1.6% (hard clean rows)
-    is cut under half a point, the interval still reaching EM's 3.6%, and no note."""
+    is cut under half a point, the interval still reaching EM's 3.6%, and no note. The flags
+    assume the interval's lower end: at the bound itself, the rows above the threshold that
+    sets it would all count as members."""
     engine, j, em_high = _tighten(max(errors, 0.016), errors, 2.4)
     got = engine.prevalence_
     assert engine.withheld_ == [] and got.high[j] == pytest.approx(em_high)
@@ -414,7 +416,9 @@ def test_a_share_capped_at_its_bound_keeps_ems_upper_end(errors: float) -> None:
         assert any(n.startswith("EM puts 15.0% of the examples") for n in engine.notes_)
     else:
         assert got.share[j] < 0.005 and engine.notes_ == []
-    assert engine.flag_scale_ == {}
+    assert engine.flagger_ is not None
+    assert engine.flagger_.cuts["mislabeled"].prior == pytest.approx(got.low[j])
+    assert got.low[j] < got.share[j]
 
 
 @pytest.mark.parametrize("calibration", [True, False])

@@ -498,11 +498,16 @@ class AnalysisEngine:
         miscalibration on hard clean rows into a share, 1.6% of label errors on Fashion-MNIST
         with none; the bound falls short where the calibration probes score above the data's
         errors), so the truth lies between them (docs/benchmarks.md). A note says so where
-        they are 2 points apart."""
+        they are 2 points apart. The flags assume the interval's lower end: at the bound itself
+        the rows above the threshold that sets it all count as members, and where a few odd
+        clean rows set it, they were all flagged (Fashion-MNIST with asymmetric noise: 7
+        random-input flags at 0.1%, every one a clean image)."""
         j = self.suites_.index(kind)
         estimate, em_high = float(self.prevalence_.share[j]), float(self.prevalence_.high[j])
         low, _ = mixture_proportion_interval(real, own, self.config.seed, others=others)
         self.prevalence_ = self.prevalence_.with_share(j, bound, low, em_high, into=clean or None)
+        if bound > 0:
+            self.flag_scale_[kind] = min(low, bound) / bound
         if estimate - bound > MPE_FALLBACK:
             self.notes_.append(
                 f"EM puts {estimate:.1%} of the examples trained beside the probes at {kind}, "
