@@ -686,8 +686,10 @@ class AnalysisEngine:
         )  # fmt: skip
 
     def _for_flags(self, shares: dict[str, float]) -> dict[str, float]:
-        """The kinds' shares the flags assume: a share kept above its bound is scaled down to
-        the flags' share of :meth:`_keep_above_bound`."""
+        """The kinds' shares the flags assume (``flag_scale_``): a share cut to its bound at its
+        interval's lower end (:meth:`_cap_at_bound`), one kept above its bound as
+        :meth:`_keep_above_bound` says, one that may be absent at 0
+        (:meth:`_unflag_unestablished`)."""
         return {k: v * self.flag_scale_.get(k, 1.0) for k, v in shares.items()}
 
     def _restored(
