@@ -173,9 +173,8 @@ def contradicts_share(
     if grid is None or share <= 0:
         return False
     s_real, s_probes, n_eff = grid
-    n_real = max(np.asarray(real).size, 1)
     se = np.sqrt(share**2 * s_probes * (1.0 - s_probes) / n_eff
-                 + s_real * (1.0 - s_real) / n_real)  # fmt: skip
+                 + s_real * (1.0 - s_real) / np.size(real))  # fmt: skip
     excess = share * s_probes - s_real
     return bool(np.any(excess > z * np.maximum(se, 1e-12)))
 

@@ -125,9 +125,10 @@ def unranked(ex: dict[str, np.ndarray], summary: dict[str, Any], by: str) -> np.
 def ranked_scores(
     ex: dict[str, np.ndarray], summary: dict[str, Any], by: str
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The pruning scores of every example on the main training's scale (:func:`on_main_scale`),
-    and the examples ``by`` cannot rank (:func:`unranked`)."""
-    names = [k for k in prune_scores() if k in ex]
+    """The pruning score ``by`` of every example on the main training's scale
+    (:func:`on_main_scale`; the only score :func:`select_keep` reads), and the examples ``by``
+    cannot rank (:func:`unranked`)."""
+    names = [by] if by in ex else []
     mapped = on_main_scale(ex, summary, names)
     scores = {k: mapped.get(k, np.asarray(ex[k], np.float64)) for k in names}
     return scores, unranked(ex, summary, by)
