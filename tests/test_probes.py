@@ -130,3 +130,59 @@ def test_clean_probes_can_span_the_data_instead_of_its_extremes(probed):
     assert not np.array_equal(np.sort(up), top20)
     with pytest.raises(ConfigError):
         build_probes(X, y, 4, ProbeConfig(size=20, clean_sampling="middle"))
+
+
+def _noisy_digits(share: float, seed: int = 0):
+    """Digits as [0, 1] images with ``share`` of them under Gaussian noise of σ 0.35 (stronger
+    than the corrupted probes' 0.25, as the planted corruption of the benchmarks)."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    X = (d.images / 16.0).astype(np.float32)[:, None]
+    rng = np.random.default_rng(seed)
+    noisy = rng.random(X.shape[0]) < share
+    X[noisy] = np.clip(X[noisy] + 0.35 * rng.standard_normal(X[noisy].shape), 0, 1)
+    return X, d.target, noisy
+
+
+def test_inputs_that_look_like_an_input_kinds_transform_are_found():
+    """The corrupted suite's detector finds most noisy 8×8 digits and almost no clean ones, and
+    with none planted almost none; on Gaussian blobs, where noise only spreads the clusters, it
+    stays out of the way. Only kinds that keep the label have a detector."""
+    from stratigraphy.probes.lookalikes import label_keeping_kinds, transform_lookalikes
+    from stratigraphy.probes.suites import BUILTIN_SUITES, TransformContext
+
+    assert label_keeping_kinds(BUILTIN_SUITES) == ["corrupted"]
+    for share in (0.05, 0.0):
+        X, y, noisy = _noisy_digits(share)
+        found = transform_lookalikes(TransformContext(X, y, 10, None, "mixed"), BUILTIN_SUITES)
+        if noisy.any():
+            assert found[noisy].mean() > 0.5
+        assert found[~noisy].mean() < 0.01
+    X, y = blobs(600, seed=2)
+    assert (
+        transform_lookalikes(TransformContext(X, y, 4, None, "mixed"), BUILTIN_SUITES).mean() < 0.01
+    )
+    ctx = TransformContext(X, y, 4, None, "mixed")
+    assert not transform_lookalikes(ctx, ("typical", "atypical", "mislabeled")).any()
+
+
+def test_noisy_inputs_are_no_clean_probe_and_probes_record_their_neighbours_agreement():
+    """Noisy images are kept out of the typical and atypical probes (and out of the transformed
+    probes' sources), which stand for clean examples. Each probe records whether its label is
+    its input's neighbours' plurality: a noisy copy mostly keeps it, a wrong label rarely."""
+    X, y, noisy = _noisy_digits(0.08, seed=1)
+    p = build_probes(X, y, 10, ProbeConfig(size=60, seed=0))
+    t = p.probes.to_pydict()
+    suites, src = np.array(t["suite"]), np.array(t["source"])
+    role = np.array(t["role"])
+    clean = np.isin(suites, ["typical", "atypical"]) | (
+        np.isin(suites, ["mislabeled", "corrupted"]) & (role != "calibration")
+    )
+    assert noisy[src[clean]].mean() < 0.01 < noisy.mean()
+    rates = p.agreement_rates()
+    assert rates["corrupted"] > 0.5 > rates["mislabeled"]
+    assert rates["atypical"] == 1.0 and rates["random_input"] < 0.5
+    agrees = np.array(t["agrees"])
+    inplace = np.isin(suites, ["typical", "atypical"])
+    np.testing.assert_array_equal(agrees[inplace], p.typicality.agrees[src[inplace]])

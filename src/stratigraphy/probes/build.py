@@ -20,6 +20,7 @@ from stratigraphy.core.errors import ConfigError, DataValidationError, ProbeBudg
 from stratigraphy.core.scattered import read_scattered
 from stratigraphy.core.seeding import stream
 from stratigraphy.data.checks import check_arrays, check_indices
+from stratigraphy.probes.lookalikes import transform_lookalikes
 from stratigraphy.probes.suites import (
     BUILTIN_SUITES,
     MISLABEL_KINDS,
@@ -29,7 +30,7 @@ from stratigraphy.probes.suites import (
     TransformContext,
     suite_info,
 )
-from stratigraphy.probes.typicality import Typicality, neighbour_typicality
+from stratigraphy.probes.typicality import NeighbourIndex, Typicality, typicality_and_index
 
 CALIBRATION_SIZE = 100
 CLEAN_SAMPLINGS = ("halves", "extremes")
@@ -166,6 +167,15 @@ class ProbedData:
         return cls(np.empty((n, 0), np.float32), labels, rows, rows, table, list(suites), typ,
                    labels)  # fmt: skip
 
+    def agreement_rates(self) -> dict[str, float]:
+        """Each suite's share of probes whose label is their input's neighbours' plurality
+        (none for a plan written before that was recorded)."""
+        if "agrees" not in self.probes.column_names:
+            return {}
+        suite = np.asarray(self.probes.column("suite").to_pylist(), dtype=object)
+        agrees = self.probes.column("agrees").to_numpy(zero_copy_only=False).astype(bool)
+        return {s: float(agrees[suite == s].mean()) for s in np.unique(suite)}
+
     def is_fit(self) -> np.ndarray:
         return self._role("fit")
 
@@ -220,7 +230,12 @@ def _check_budget(config: ProbeConfig, size: int, n: int, user: dict[str, np.nda
 
 
 def _clean_sources(
-    config: ProbeConfig, typ: Typicality, size: int, free: np.ndarray, rng: np.random.Generator
+    config: ProbeConfig,
+    typ: Typicality,
+    size: int,
+    free: np.ndarray,
+    rng: np.random.Generator,
+    plain: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Typical and atypical probes (``free`` is updated). ``halves`` (the default): a random
     sample of the examples above the median typicality and one of those below it that agree,
@@ -228,14 +243,16 @@ def _clean_sources(
     least typical (whose label is still their neighbours' plurality). Measured in
     docs/benchmarks.md: with ``extremes`` ordinary examples the inferers never saw come out
     ``corrupted`` in bulk (airline tweets: 6–19% with the probe seed) and shares drift; the flags
-    no longer lean on these probes (they are calibrated on wrong-label probes drawn at random)."""
+    no longer lean on these probes (they are calibrated on wrong-label probes drawn at random).
+    Only ``plain`` examples (not like an input kind's transform) are taken; the halves are
+    those of all ``free`` ones."""
     chosen: dict[str, np.ndarray] = {}
     median = np.median(typ.score[free])
     order = np.argsort(-typ.score, kind="stable")
     for name, side in (("typical", typ.score >= median), ("atypical", typ.score < median)):
         if name not in config.suites:
             continue
-        pool = free & side & (typ.agrees if name == "atypical" else True)
+        pool = free & plain & side & (typ.agrees if name == "atypical" else True)
         if config.clean_sampling == "halves":
             picked = _take(rng, np.flatnonzero(pool), size, name)
         else:
@@ -257,6 +274,7 @@ def _choose_sources(
     size: int,
     user: dict[str, np.ndarray],
     rng: np.random.Generator,
+    lookalike: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The real examples of every suite, and which sources give calibration probes. Typical
     and atypical ones: see :func:`_clean_sources`. Consumed suites are built from random
@@ -266,13 +284,16 @@ def _choose_sources(
     errors, which the flags' error rate and the wrong-label share are measured against. They
     stay out of the held-out set that measures the inferers and the shift estimate: there,
     probes drawn from any example moved a quarter of the airline tweets to ``corrupted``
-    (docs/benchmarks.md)."""
+    (docs/benchmarks.md). ``lookalike``: examples that look like an input kind's transform
+    (:mod:`stratigraphy.probes.lookalikes`), which are no clean probe and no transformed
+    probe's source, but may be calibration probes' (drawn from any example)."""
     free = np.ones(typ.score.size, dtype=bool)
     keep_out = np.empty(0, np.int64) if config.keep_out is None else config.keep_out
     for idx in [*user.values(), keep_out]:
         free[np.asarray(idx, dtype=np.int64)] = False
-    chosen = _clean_sources(config, typ, size, free, rng)
-    clean_pool = consumed_pool(typ, free)
+    plain = np.ones(free.size, dtype=bool) if lookalike is None else ~lookalike
+    chosen = _clean_sources(config, typ, size, free, rng, plain)
+    clean_pool = consumed_pool(typ, free) & plain
     calibration = np.zeros(typ.score.size, dtype=bool)
     n_held = _n_heldout(size, config.heldout_fraction)
     # Calibration sources on their own random stream: the other suites' sources stay those
@@ -361,6 +382,45 @@ def _probe_rows(
         rows.append(suite.name, made.X, made.y, src, made.transform, y[src])
 
 
+def _probe_table(records: list[tuple[int, str, int, str, int, int]], calibration: np.ndarray,
+                 suite_names: list[str], config: ProbeConfig, rng: np.random.Generator,
+                 agrees: np.ndarray) -> pa.Table:  # fmt: skip
+    """One row per probe: its training row, suite, source, transform, labels, role and whether
+    its input's neighbours agree with its label."""
+    suites = np.array([r[1] for r in records])
+    sources = np.array([r[2] for r in records], dtype=np.int64)
+    return pa.table(
+        {
+            "row": np.array([r[0] for r in records], dtype=np.int64),
+            "suite": suites.tolist(),
+            "source": sources,
+            "transform": [r[3] for r in records],
+            "label": np.array([r[4] for r in records], dtype=np.int64),
+            "source_label": np.array([r[5] for r in records], dtype=np.int64),
+            "role": _roles(suites, sources, calibration, suite_names, config.heldout_fraction, rng),
+            "agrees": agrees,
+        }
+    )
+
+
+def _probe_agreement(index: NeighbourIndex, typ: Typicality, X: np.ndarray, y: np.ndarray,
+                     records: list[tuple[int, str, int, str, int, int]]) -> np.ndarray:  # fmt: skip
+    """Whether each probe's label is the plurality of its input's neighbours among the data:
+    an in-place probe's own typicality, a transformed or synthetic probe's input placed in
+    the same index. A kind whose probes mostly agree (a noisy image keeps its label) is
+    measured among the rows that agree, where the clean probes stand for the clean rows
+    (:mod:`stratigraphy.analysis.engine`)."""
+    rows = np.array([r[0] for r in records], dtype=np.int64)
+    suites = np.array([r[1] for r in records])
+    sources = np.array([r[2] for r in records], dtype=np.int64)
+    in_place = np.isin(suites, [s for s in np.unique(suites) if suite_info(s).origin == "in_place"])
+    out = np.zeros(rows.size, dtype=bool)
+    out[in_place] = typ.agrees[sources[in_place]]
+    made = np.flatnonzero(~in_place)
+    out[made] = index.agrees(X[rows[made]], y[rows[made]])
+    return out
+
+
 def _roles(records_suite: np.ndarray, records_source: np.ndarray, calibration: np.ndarray,
            suites: list[str], fraction: float, rng: np.random.Generator) -> list[str]:  # fmt: skip
     """Each suite split at random into held-out and fitting probes; probes whose source is
@@ -391,8 +451,11 @@ def build_probes(
     rng = stream(config.seed, "probes")
     user = _user_indices(config, n)
     _check_budget(config, size, n, user)
-    typ = neighbour_typicality(X, y, seed=config.seed)
-    chosen, calibration = _choose_sources(config, typ, size, user, rng)
+    typ, index = typicality_and_index(X, y, seed=config.seed)
+    ctx = TransformContext(X, y, n_classes, config.corruption_std, config.random_input,
+                           config.mislabel, typ.confusion)  # fmt: skip
+    lookalike = transform_lookalikes(ctx, config.suites, config.seed)
+    chosen, calibration = _choose_sources(config, typ, size, user, rng, lookalike)
     keep = np.ones(n, dtype=bool)
     for name in config.suites:
         if SUITES[name].origin == "consumed":
@@ -401,37 +464,17 @@ def build_probes(
     example_row = np.full(n, -1, dtype=np.int64)
     example_row[kept] = np.arange(kept.size)
     rows = _Rows([X[kept]], [y[kept]], [kept], [], kept.size)
-    ctx = TransformContext(X, y, n_classes, config.corruption_std, config.random_input,
-                           config.mislabel, typ.confusion)  # fmt: skip
     suite_names = [*config.suites, *user]
     for name in suite_names:
         info = suite_info(name, tuple(user))
         _probe_rows(info, chosen.get(name), ctx, size, rng, rows, example_row)
 
-    records = rows.records
-    suites_a = np.array([r[1] for r in records])
-    sources = np.array([r[2] for r in records], dtype=np.int64)
-    table = pa.table(
-        {
-            "row": np.array([r[0] for r in records], dtype=np.int64),
-            "suite": suites_a.tolist(),
-            "source": sources,
-            "transform": [r[3] for r in records],
-            "label": np.array([r[4] for r in records], dtype=np.int64),
-            "source_label": np.array([r[5] for r in records], dtype=np.int64),
-            "role": _roles(
-                suites_a,
-                sources,
-                calibration,
-                suite_names,
-                config.heldout_fraction,
-                rng,
-            ),
-        }
-    )
+    X_all, y_all = np.concatenate(rows.X), np.concatenate(rows.y)
+    agrees = _probe_agreement(index, typ, X_all, y_all, rows.records)
+    table = _probe_table(rows.records, calibration, suite_names, config, rng, agrees)
     return ProbedData(
-        X=np.ascontiguousarray(np.concatenate(rows.X)),
-        y=np.concatenate(rows.y),
+        X=np.ascontiguousarray(X_all),
+        y=y_all,
         origin=np.concatenate(rows.origin).astype(np.int64),
         example_row=example_row,
         probes=table,

@@ -1,0 +1,82 @@
+"""Examples that look like what an input kind's transform makes, kept out of the clean suites.
+
+The typical and atypical probes are real examples taken as they are, so they hold whatever the
+data holds. Label errors are kept out by asking that an atypical probe's label be its
+neighbours' plurality; nothing kept corrupted inputs out, and the least typical examples are
+the odd inputs first: in the Fashion-MNIST mix (4.9% of the images corrupted by Gaussian noise)
+15% of the atypical probes were corrupted images, the inferers learnt that such trajectories are
+atypical, and the corrupted share came out 0.0% (docs/benchmarks.md). Here each input kind that
+keeps the label (``label_wrong`` False, e.g. ``corrupted``) trains a detector on random examples
+against the kind's transform of other random examples, and the examples it calls transformed
+are no clean probe's source. The detector is a logistic regression on the standardised inputs
+and their squares (noise shows as energy where the data has little), on at most 1,024
+dimensions (a PCA above).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from stratigraphy.core.seeding import stream
+from stratigraphy.probes.suites import SUITES, TransformContext
+
+DETECTOR_ROWS = 2_000
+MAX_DETECTOR_DIMS = 1_024
+PCA_DIMS = 256
+THRESHOLD = 0.9
+
+
+def label_keeping_kinds(suites: tuple[str, ...]) -> list[str]:
+    """The built-in suites among ``suites`` whose transform changes the input and keeps the
+    label (a problem with the input, not the label)."""
+    return [
+        s for s in suites
+        if s in SUITES and SUITES[s].label_wrong is False and SUITES[s].transform is not None
+    ]  # fmt: skip
+
+
+def _features(flat: np.ndarray, mean: np.ndarray, std: np.ndarray, pca: PCA | None) -> np.ndarray:
+    z = (flat - mean) / std
+    if pca is not None:
+        z = pca.transform(z)
+    return np.hstack([z, z * z]).astype(np.float32)
+
+
+def transform_lookalikes(
+    ctx: TransformContext, suites: tuple[str, ...], seed: int = 0
+) -> np.ndarray:
+    """N-bool: examples a detector trained on each label-keeping input kind's transform calls
+    transformed (posterior above one half, the classes balanced)."""
+    kinds = label_keeping_kinds(suites)
+    n = ctx.X.shape[0]
+    out = np.zeros(n, dtype=bool)
+    m = min(DETECTOR_ROWS, n // 4)
+    if not kinds or m < 10:
+        return out
+    flat = ctx.X.reshape(n, -1).astype(np.float32)
+    mean, std = flat.mean(0), flat.std(0) + 1e-6
+    rng = stream(seed, "lookalikes")
+    pca = None
+    if flat.shape[1] > MAX_DETECTOR_DIMS:
+        rows = rng.choice(n, min(n, 20_000), replace=False)
+        pca = PCA(PCA_DIMS, svd_solver="randomized", random_state=seed)
+        pca.fit((flat[rows] - mean) / std)
+    for kind in kinds:
+        transform = SUITES[kind].transform
+        assert transform is not None
+        originals, sources = rng.choice(n, m, replace=False), rng.choice(n, m, replace=False)
+        made = transform(ctx, sources, m, rng).X.reshape(m, -1).astype(np.float32)
+        train = np.vstack([_features(flat[originals], mean, std, pca),
+                           _features(made, mean, std, pca)])  # fmt: skip
+        detector = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3_000))
+        detector.fit(train, np.r_[np.zeros(m), np.ones(m)])
+        for start in range(0, n, 16_384):
+            part = slice(start, start + 16_384)
+            out[part] |= (
+                detector.predict_proba(_features(flat[part], mean, std, pca))[:, 1] > THRESHOLD
+            )
+    return out
