@@ -848,3 +848,80 @@ def test_a_finished_run_is_flagged_again_at_another_level_without_training(
     assert refused.exit_code != 0 and "finished run" in refused.output
     table = _answer_table(before)
     assert [c.header for c in table.columns][-1] == "at 5% / 20%"
+
+
+def _suite_posteriors(means: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Posteriors over the five built-in suites around the logits ``means``."""
+    logits = means + rng.standard_normal((n, means.size))
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    return p / p.sum(1, keepdims=True)
+
+
+def test_an_input_kind_is_measured_among_the_rows_whose_label_their_neighbours_share() -> None:
+    """5% corrupted rows among the rows whose label is their neighbours' plurality and among
+    the others. The agreeing rows are otherwise clean ones like the clean probes; the others
+    are label errors and clean rows the probes do not stand for (partly mislabeled-, partly
+    random-looking, not corrupted-looking at all). The estimate over every row explains those
+    with the clean kinds and loses the corrupted share; among the agreeing rows it finds it.
+    Random input, whose probes rarely agree, keeps the estimate over every row."""
+    rng = np.random.default_rng(11)
+    engine = _engine_with_share(0.0)
+    suites = engine.suites_
+    k = len(suites)
+    means = np.zeros((k, k))
+    means[np.arange(k), np.arange(k)] = 2.5
+    means[suites.index("atypical"), suites.index("corrupted")] = 1.5
+    means[suites.index("corrupted"), suites.index("atypical")] = 1.5
+    ambiguous = np.array([0.0, 1.5, 1.5, -3.0, 1.5])
+    heldout = np.vstack([_suite_posteriors(means[j], 250, rng) for j in range(k)])
+    suite_of = np.repeat(np.arange(k), 250)
+    typ, atyp, cor, mis = (
+        suites.index(s) for s in ("typical", "atypical", "corrupted", "mislabeled")
+    )
+    parts = [(means[typ], 7_000), (means[atyp], 7_000), (means[cor], 737),  # agreeing rows
+             (means[cor], 250), (means[mis], 2_000), (ambiguous, 2_750)]  # fmt: skip
+    real = np.vstack([_suite_posteriors(m, n, rng) for m, n in parts])
+    agrees = np.r_[np.ones(14_737, bool), np.zeros(5_000, bool)]
+    truth = 987 / real.shape[0]
+    train = np.full(k, 1.0 / k)
+    rates = {"corrupted": 0.9, "random_input": 0.1, "mislabeled": 0.02}
+    engine._fit_prevalence(real, heldout, suite_of, train, None)
+    everywhere = engine.prevalence_
+    engine._fit_prevalence(real, heldout, suite_of, train, None, (agrees, rates))
+    share = engine.prevalence_.share
+    assert abs(share[cor] - truth) < 0.01 < abs(everywhere.share[cor] - truth)
+    assert engine.prevalence_.low[cor] < share[cor] < engine.prevalence_.high[cor]
+    assert share[suites.index("random_input")] == everywhere.share[suites.index("random_input")]
+    assert share.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("measured", [True, False])
+def test_a_kind_measured_among_the_agreeing_rows_flags_nothing(measured: bool) -> None:
+    """5% corrupted rows that score clearly above the rest, as the corrupted probes do: measured
+    over every row the kind flags at its share; measured among the agreeing rows it flags
+    nothing and a note says why."""
+    rng = np.random.default_rng(5)
+    engine = _engine_with_share(0.0)
+    k, j = len(engine.suites_), engine.suites_.index("corrupted")
+    engine.prevalence_ = engine.prevalence_.with_share(j, 0.05, 0.04, 0.06)
+    engine.measured_where_agreeing_ = ("corrupted",) if measured else ()
+    member = rng.random(20_000) < 0.05
+    real = np.zeros((member.size, k))
+    real[:, j] = np.where(member, rng.uniform(0.6, 1.0, member.size),
+                          rng.uniform(0.0, 0.4, member.size))  # fmt: skip
+    real[:, 0] = 1.0 - real[:, j]
+    probes = np.zeros((250, k))
+    probes[:, j] = rng.uniform(0.6, 1.0, 250)
+    probes[:, 0] = 1.0 - probes[:, j]
+    engine._fit_shares_and_flags(
+        (real, np.zeros(member.size)), (probes, np.zeros(250)),
+        np.full(250, "corrupted", dtype=object), None,
+    )  # fmt: skip
+    assert engine.flagger_ is not None
+    scores = engine._kind_scores(real, np.zeros(member.size))
+    flagged = engine.flagger_.flag(engine.flagger_.combined(engine.flagger_.q_values(scores))[0])
+    noted = any("measured among the examples whose label" in n for n in engine.notes_)
+    if measured:
+        assert not flagged.any() and noted
+    else:
+        assert flagged.sum() > 500 and not noted
