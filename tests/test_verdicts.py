@@ -501,6 +501,29 @@ def test_the_probes_contradict_a_share_only_beyond_their_draw() -> None:
     assert not contradicts_share(real, probes, 0.0)
 
 
+def _fit_on_corrupted_posteriors(
+    engine: AnalysisEngine, rng: np.random.Generator, members: float,
+    member_range: tuple[float, float], rest_top: float,
+) -> np.ndarray:  # fmt: skip
+    """Fit ``engine``'s shares and flags on 20,000 rows whose corrupted posterior is
+    ~U(``member_range``) for a share ``members`` of them and ~U(0, ``rest_top``) otherwise,
+    against 250 corrupted probes drawn like the members; the rows' posteriors."""
+    k, j = len(engine.suites_), engine.suites_.index("corrupted")
+    member = rng.random(20_000) < members
+    real = np.zeros((member.size, k))
+    real[:, j] = np.where(member, rng.uniform(*member_range, member.size),
+                          rng.uniform(0.0, rest_top, member.size))  # fmt: skip
+    real[:, 0] = 1.0 - real[:, j]
+    probes = np.zeros((250, k))
+    probes[:, j] = rng.uniform(*member_range, 250)
+    probes[:, 0] = 1.0 - probes[:, j]
+    engine._fit_shares_and_flags(
+        (real, np.zeros(member.size)), (probes, np.zeros(250)),
+        np.full(250, "corrupted", dtype=object), None,
+    )  # fmt: skip
+    return real
+
+
 @pytest.mark.parametrize("members", [0.05, 0.0])
 def test_an_absent_kind_s_interval_reaches_the_share_its_probes_bound(members: float) -> None:
     """EM and shift estimation put nothing on corrupted (interval 0–0), but 5% of the rows
@@ -508,21 +531,9 @@ def test_an_absent_kind_s_interval_reaches_the_share_its_probes_bound(members: f
     probes held such rows, so the estimators read them as clean. The share stays 0, the
     interval reaches the probes' mixture bound, which holds the truth, and a note says so.
     With no such rows the interval stays 0–0."""
-    rng = np.random.default_rng(7)
     engine = _engine_with_share(0.0)
-    k, j = len(engine.suites_), engine.suites_.index("corrupted")
-    member = rng.random(20_000) < members
-    real = np.zeros((member.size, k))
-    real[:, j] = np.where(member, rng.uniform(0.4, 0.9, member.size),
-                          rng.uniform(0.0, 0.5, member.size))  # fmt: skip
-    real[:, 0] = 1.0 - real[:, j]
-    probes = np.zeros((250, k))
-    probes[:, j] = rng.uniform(0.4, 0.9, 250)
-    probes[:, 0] = 1.0 - probes[:, j]
-    engine._fit_shares_and_flags(
-        (real, np.zeros(member.size)), (probes, np.zeros(250)),
-        np.full(250, "corrupted", dtype=object), None,
-    )  # fmt: skip
+    j = engine.suites_.index("corrupted")
+    _fit_on_corrupted_posteriors(engine, np.random.default_rng(7), members, (0.4, 0.9), 0.5)
     share, high = engine.prevalence_.share[j], engine.prevalence_.high[j]
     assert share == 0.0 and engine.prevalence_.low[j] == 0.0
     if members:
@@ -900,25 +911,13 @@ def test_a_kind_measured_among_the_agreeing_rows_flags_nothing(measured: bool) -
     """5% corrupted rows that score clearly above the rest, as the corrupted probes do: measured
     over every row the kind flags at its share; measured among the agreeing rows it flags
     nothing and a note says why."""
-    rng = np.random.default_rng(5)
     engine = _engine_with_share(0.0)
-    k, j = len(engine.suites_), engine.suites_.index("corrupted")
+    j = engine.suites_.index("corrupted")
     engine.prevalence_ = engine.prevalence_.with_share(j, 0.05, 0.04, 0.06)
     engine.measured_where_agreeing_ = ("corrupted",) if measured else ()
-    member = rng.random(20_000) < 0.05
-    real = np.zeros((member.size, k))
-    real[:, j] = np.where(member, rng.uniform(0.6, 1.0, member.size),
-                          rng.uniform(0.0, 0.4, member.size))  # fmt: skip
-    real[:, 0] = 1.0 - real[:, j]
-    probes = np.zeros((250, k))
-    probes[:, j] = rng.uniform(0.6, 1.0, 250)
-    probes[:, 0] = 1.0 - probes[:, j]
-    engine._fit_shares_and_flags(
-        (real, np.zeros(member.size)), (probes, np.zeros(250)),
-        np.full(250, "corrupted", dtype=object), None,
-    )  # fmt: skip
+    real = _fit_on_corrupted_posteriors(engine, np.random.default_rng(5), 0.05, (0.6, 1.0), 0.4)
     assert engine.flagger_ is not None
-    scores = engine._kind_scores(real, np.zeros(member.size))
+    scores = engine._kind_scores(real, np.zeros(real.shape[0]))
     flagged = engine.flagger_.flag(engine.flagger_.combined(engine.flagger_.q_values(scores))[0])
     noted = any("measured among the examples whose label" in n for n in engine.notes_)
     if measured:
