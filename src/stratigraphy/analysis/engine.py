@@ -478,9 +478,9 @@ class AnalysisEngine:
         """A kind measured among the rows whose label their neighbours share flags nothing: its
         evidence barely parts its members from hard clean examples, and its share, measured in
         part of the data, would also count as other kinds' problems found in their flags. In
-        the Fashion-MNIST mix such corrupted flags were 8 false of 24 over four seeds, and at
-        one seed its share 2.5 points over the truth let the random-input flags reach 0.26
-        false (docs/benchmarks.md). The review page ranks the likeliest."""
+        the Fashion-MNIST mix such corrupted flags were 18% false where the share came out 2.5
+        points over the truth (38 flags), and 8 of 24 false over four seeds of an earlier
+        draft (docs/benchmarks.md). The review page ranks the likeliest."""
         for kind in self.measured_where_agreeing_:
             self.flag_scale_[kind] = 0.0
             share = float(self.prevalence_.share[self.suites_.index(kind)])
