@@ -443,11 +443,12 @@ def test_ems_share_stays_where_the_bound_lies_below_it_by_no_more_than_the_probe
     assert engine.flagger_.cuts["mislabeled"].prior == pytest.approx(for_flags)
 
 
-@pytest.mark.parametrize("low", [0.0, 0.015])
+@pytest.mark.parametrize("low", [0.0, 0.00002, 0.015])
 def test_a_kind_whose_interval_reaches_zero_flags_nothing(low: float) -> None:
     """2% label errors ~N(3, 1) among rows ~N(0, 1), probes drawn like them, EM at 2%. With
-    EM's interval reaching 0 the kind may be absent: no error rate can be vouched for, so it
-    flags nothing and a note says so. With the interval above 0 it flags."""
+    EM's interval reaching 0, or less than one of the 20,000 rows, the kind may be absent: no
+    error rate can be vouched for, so it flags nothing and a note says so. With the interval
+    above that it flags."""
     rng = np.random.default_rng(5)
     wrong = rng.random(20_000) < 0.02
     score = np.where(wrong, 3.0, 0.0) + rng.standard_normal(wrong.size)
@@ -465,8 +466,8 @@ def test_a_kind_whose_interval_reaches_zero_flags_nothing(low: float) -> None:
     )  # fmt: skip
     assert engine.flagger_ is not None
     q = engine.flagger_.q_values(dict.fromkeys(engine.flagger_.kinds, score))["mislabeled"]
-    assert bool(engine.flagger_.flag(q).any()) is (low > 0)
-    assert any("the interval reaches 0" in n for n in engine.notes_) is (low == 0)
+    assert bool(engine.flagger_.flag(q).any()) is (low * 20_000 >= 1)
+    assert any("the interval reaches 0" in n for n in engine.notes_) is (low * 20_000 < 1)
 
 
 @pytest.mark.parametrize(("probe_centre", "withheld"), [(2.6, False), (2.8, True)])

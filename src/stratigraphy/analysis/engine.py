@@ -494,20 +494,23 @@ class AnalysisEngine:
                 )
 
     def _unflag_unestablished(self) -> None:
-        """A problem kind whose interval reaches zero may be absent, and flags at a share that
-        may be zero can all be false (the airline tweets with asymmetric noise: 2 random-input
-        flags at 0.1%, interval from 0, neither on a planted problem; docs/benchmarks.md): it
-        flags nothing, and a note says so where it would have flagged."""
+        """A problem kind whose interval reaches zero, or less than one of the rows, may be
+        absent, and flags at a share that may be zero can all be false (the airline tweets with
+        asymmetric noise: 2 random-input flags at 0.1%, interval from 0, neither on a planted
+        problem; the digits default: 8 at 0.26%, interval from 0.006%, a tenth of a row, all
+        clean digits; docs/benchmarks.md): it flags nothing, and a note says so where it would
+        have flagged."""
         for kind in self._flag_kinds():
             j = self.suites_.index(kind)
             share, low = float(self.prevalence_.share[j]), float(self.prevalence_.low[j])
-            if low > 0 or share <= 0 or kind in self.withheld_:
+            if low * self.prevalence_.n >= 1 or share <= 0 or kind in self.withheld_:
                 continue
             self.flag_scale_[kind] = 0.0
             if share * self.prevalence_.n >= 1:
                 self.notes_.append(
                     f"{share:.1%} of the examples are estimated {kind}, but the interval "
-                    f"reaches 0: the kind may be absent, so no error rate can be vouched for "
+                    f"reaches 0 (less than one example): the kind may be absent, so no error "
+                    f"rate can be vouched for "
                     f"and nothing is flagged as {kind}. The review page ranks the likeliest."
                 )
 
