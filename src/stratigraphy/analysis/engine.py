@@ -510,8 +510,8 @@ class AnalysisEngine:
                 self.notes_.append(
                     f"{share:.1%} of the examples are estimated {kind}, but the interval "
                     f"reaches 0 (less than one example): the kind may be absent, so no error "
-                    f"rate can be vouched for "
-                    f"and nothing is flagged as {kind}. The review page ranks the likeliest."
+                    f"rate can be vouched for and nothing is flagged as {kind}. The review page "
+                    f"ranks the likeliest."
                 )
 
     def _cap_at_bound(
@@ -655,10 +655,11 @@ class AnalysisEngine:
             self.config.prevalence, always=always,
         )  # fmt: skip
         if agreement is not None:
-            self._measure_where_agreeing(real, heldout, heldout_suite, train, *agreement)
+            self._measure_where_agreeing(real, heldout, heldout_suite, train, always, *agreement)
 
     def _measure_where_agreeing(self, real: np.ndarray, heldout: np.ndarray,
-                                heldout_suite: np.ndarray, train: np.ndarray, agrees: np.ndarray,
+                                heldout_suite: np.ndarray, train: np.ndarray,
+                                clean: tuple[int, ...], agrees: np.ndarray,
                                 rates: dict[str, float]) -> None:  # fmt: skip
         """An input kind whose probes mostly keep their neighbours' label (a noisy image) is
         measured among the real rows that do. The clean suites' probes are such rows (an
@@ -671,19 +672,22 @@ class AnalysisEngine:
         that agree as among those that do not: its probes' own rate of agreement depends on
         whether the data holds such inputs for them to sit among, 0.46 on clean Fashion-MNIST
         against 0.91 in the mix, so it cannot rescale the share); the difference is taken from
-        the clean kinds."""
+        the clean kinds (``clean``: their indices)."""
         kinds = [k for k in self._input_kinds() if rates.get(k, 0.0) >= AGREEING_KIND]
         if not kinds or agrees.sum() < MIN_AGREEING_ROWS:
             return
-        clean = [self.suites_.index(c) for c in self._clean_suites()]
         among = estimate_prevalence(
             real[agrees], heldout, heldout_suite, train, self.suites_, self.config.seed,
-            self.config.prevalence, always=tuple(clean),
+            self.config.prevalence, always=clean,
         )  # fmt: skip
         for kind in kinds:
             j = self.suites_.index(kind)
             self.prevalence_ = self.prevalence_.with_share(
-                j, float(among.share[j]), float(among.low[j]), float(among.high[j]), into=clean
+                j,
+                float(among.share[j]),
+                float(among.low[j]),
+                float(among.high[j]),
+                into=list(clean),
             )
         self.measured_where_agreeing_ = tuple(kinds)
 

@@ -384,35 +384,36 @@ def _probe_rows(
 
 def _probe_table(records: list[tuple[int, str, int, str, int, int]], calibration: np.ndarray,
                  suite_names: list[str], config: ProbeConfig, rng: np.random.Generator,
-                 agrees: np.ndarray) -> pa.Table:  # fmt: skip
+                 where: tuple[NeighbourIndex, Typicality, np.ndarray, np.ndarray],
+                 ) -> pa.Table:  # fmt: skip
     """One row per probe: its training row, suite, source, transform, labels, role and whether
-    its input's neighbours agree with its label."""
+    its input's neighbours agree with its label (``where``: the neighbour index, the data's
+    typicality and the training rows' inputs and labels, see :func:`_probe_agreement`)."""
+    rows = np.array([r[0] for r in records], dtype=np.int64)
     suites = np.array([r[1] for r in records])
     sources = np.array([r[2] for r in records], dtype=np.int64)
     return pa.table(
         {
-            "row": np.array([r[0] for r in records], dtype=np.int64),
+            "row": rows,
             "suite": suites.tolist(),
             "source": sources,
             "transform": [r[3] for r in records],
             "label": np.array([r[4] for r in records], dtype=np.int64),
             "source_label": np.array([r[5] for r in records], dtype=np.int64),
             "role": _roles(suites, sources, calibration, suite_names, config.heldout_fraction, rng),
-            "agrees": agrees,
+            "agrees": _probe_agreement(*where, rows, sources, suites),
         }
     )
 
 
 def _probe_agreement(index: NeighbourIndex, typ: Typicality, X: np.ndarray, y: np.ndarray,
-                     records: list[tuple[int, str, int, str, int, int]]) -> np.ndarray:  # fmt: skip
+                     rows: np.ndarray, sources: np.ndarray,
+                     suites: np.ndarray) -> np.ndarray:  # fmt: skip
     """Whether each probe's label is the plurality of its input's neighbours among the data:
     an in-place probe's own typicality, a transformed or synthetic probe's input placed in
     the same index. A kind whose probes mostly agree (a noisy image keeps its label) is
     measured among the rows that agree, where the clean probes stand for the clean rows
     (:mod:`stratigraphy.analysis.engine`)."""
-    rows = np.array([r[0] for r in records], dtype=np.int64)
-    suites = np.array([r[1] for r in records])
-    sources = np.array([r[2] for r in records], dtype=np.int64)
     in_place = np.isin(suites, [s for s in np.unique(suites) if suite_info(s).origin == "in_place"])
     out = np.zeros(rows.size, dtype=bool)
     out[in_place] = typ.agrees[sources[in_place]]
@@ -470,8 +471,8 @@ def build_probes(
         _probe_rows(info, chosen.get(name), ctx, size, rng, rows, example_row)
 
     X_all, y_all = np.concatenate(rows.X), np.concatenate(rows.y)
-    agrees = _probe_agreement(index, typ, X_all, y_all, rows.records)
-    table = _probe_table(rows.records, calibration, suite_names, config, rng, agrees)
+    table = _probe_table(rows.records, calibration, suite_names, config, rng,
+                         (index, typ, X_all, y_all))  # fmt: skip
     return ProbedData(
         X=np.ascontiguousarray(X_all),
         y=y_all,

@@ -23,6 +23,7 @@ from sklearn.preprocessing import StandardScaler
 
 from stratigraphy.core.seeding import stream
 from stratigraphy.probes.suites import SUITES, TransformContext
+from stratigraphy.probes.typicality import standardised
 
 DETECTOR_ROWS = 2_000
 MAX_DETECTOR_DIMS = 1_024
@@ -39,8 +40,8 @@ def label_keeping_kinds(suites: tuple[str, ...]) -> list[str]:
     ]  # fmt: skip
 
 
-def _features(flat: np.ndarray, mean: np.ndarray, std: np.ndarray, pca: PCA | None) -> np.ndarray:
-    z = (flat - mean) / std
+def _features(z: np.ndarray, pca: PCA | None) -> np.ndarray:
+    """Standardised inputs (projected where the PCA is fitted) and their squares."""
     if pca is not None:
         z = pca.transform(z)
     return np.hstack([z, z * z]).astype(np.float32)
@@ -50,33 +51,28 @@ def transform_lookalikes(
     ctx: TransformContext, suites: tuple[str, ...], seed: int = 0
 ) -> np.ndarray:
     """N-bool: examples a detector trained on each label-keeping input kind's transform calls
-    transformed (posterior above one half, the classes balanced)."""
+    transformed (posterior above ``THRESHOLD``, the two classes balanced in training)."""
     kinds = label_keeping_kinds(suites)
     n = ctx.X.shape[0]
     out = np.zeros(n, dtype=bool)
     m = min(DETECTOR_ROWS, n // 4)
     if not kinds or m < 10:
         return out
-    flat = ctx.X.reshape(n, -1).astype(np.float32)
-    mean, std = flat.mean(0), flat.std(0) + 1e-6
+    z, mean, std = standardised(ctx.X)
     rng = stream(seed, "lookalikes")
     pca = None
-    if flat.shape[1] > MAX_DETECTOR_DIMS:
+    if z.shape[1] > MAX_DETECTOR_DIMS:
         rows = rng.choice(n, min(n, 20_000), replace=False)
-        pca = PCA(PCA_DIMS, svd_solver="randomized", random_state=seed)
-        pca.fit((flat[rows] - mean) / std)
+        pca = PCA(PCA_DIMS, svd_solver="randomized", random_state=seed).fit(z[rows])
     for kind in kinds:
         transform = SUITES[kind].transform
         assert transform is not None
         originals, sources = rng.choice(n, m, replace=False), rng.choice(n, m, replace=False)
         made = transform(ctx, sources, m, rng).X.reshape(m, -1).astype(np.float32)
-        train = np.vstack([_features(flat[originals], mean, std, pca),
-                           _features(made, mean, std, pca)])  # fmt: skip
+        train = np.vstack([_features(z[originals], pca), _features((made - mean) / std, pca)])
         detector = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3_000))
         detector.fit(train, np.r_[np.zeros(m), np.ones(m)])
         for start in range(0, n, 16_384):
             part = slice(start, start + 16_384)
-            out[part] |= (
-                detector.predict_proba(_features(flat[part], mean, std, pca))[:, 1] > THRESHOLD
-            )
+            out[part] |= detector.predict_proba(_features(z[part], pca))[:, 1] > THRESHOLD
     return out

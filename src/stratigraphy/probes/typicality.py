@@ -74,15 +74,21 @@ class NeighbourIndex:
         return np.asarray(shares.argmax(1) == y)
 
 
+def standardised(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every example flattened and standardised (float32), with the mean and the scale used,
+    so that new inputs can be put on the same scale."""
+    flat = X.reshape(X.shape[0], -1).astype(np.float32)
+    mean, std = flat.mean(0), flat.std(0) + 1e-6
+    return (flat - mean) / std, mean, std
+
+
 def _fit_index(
     X: np.ndarray, y: np.ndarray, k: int, seed: int
 ) -> tuple[NeighbourIndex, np.ndarray]:
     """The index over ``X`` (the embedding fitted on it, a random reference subset of at most
     20,000 examples, which keeps a search linear in N) and every example embedded."""
     n = X.shape[0]
-    flat = X.reshape(n, -1).astype(np.float32)
-    mean, std = flat.mean(0), flat.std(0) + 1e-6
-    flat = (flat - mean) / std
+    flat, mean, std = standardised(X)
     pca = None
     if flat.shape[1] > MAX_DIMS:
         fit_rows = flat
