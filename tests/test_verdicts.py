@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from stratigraphy.analysis.confusions import pair_weights
-from stratigraphy.analysis.engine import AnalysisEngine, InferenceConfig
+from stratigraphy.analysis.engine import AnalysisEngine, InferenceConfig, mostly_agree
 from stratigraphy.analysis.flags import (
     MixtureFlagger,
     contradicts_share,
@@ -869,13 +869,14 @@ def _suite_posteriors(means: np.ndarray, n: int, rng: np.random.Generator) -> np
     return p / p.sum(1, keepdims=True)
 
 
-def test_an_input_kind_is_measured_among_the_rows_whose_label_their_neighbours_share() -> None:
+def _agreeing_mix(
+    counts: dict[str, tuple[int, int]],
+) -> tuple[AnalysisEngine, np.ndarray, list[str], float]:
     """5% corrupted rows among the rows whose label is their neighbours' plurality and among
     the others. The agreeing rows are otherwise clean ones like the clean probes; the others
     are label errors and clean rows the probes do not stand for (partly mislabeled-, partly
-    random-looking, not corrupted-looking at all). The estimate over every row explains those
-    with the clean kinds and loses the corrupted share; among the agreeing rows it finds it.
-    Random input, whose probes rarely agree, keeps the estimate over every row."""
+    random-looking, not corrupted-looking at all). Returns the engine fitted with the suites'
+    agreement ``counts``, the shares estimated over every row, the suites and the truth."""
     rng = np.random.default_rng(11)
     engine = _engine_with_share(0.0)
     suites = engine.suites_
@@ -894,17 +895,41 @@ def test_an_input_kind_is_measured_among_the_rows_whose_label_their_neighbours_s
              (means[cor], 250), (means[mis], 2_000), (ambiguous, 2_750)]  # fmt: skip
     real = np.vstack([_suite_posteriors(m, n, rng) for m, n in parts])
     agrees = np.r_[np.ones(14_737, bool), np.zeros(5_000, bool)]
-    truth = 987 / real.shape[0]
     train = np.full(k, 1.0 / k)
-    rates = {"corrupted": 0.9, "random_input": 0.1, "mislabeled": 0.02}
     engine._fit_prevalence(real, heldout, suite_of, train, None)
-    everywhere = engine.prevalence_
-    engine._fit_prevalence(real, heldout, suite_of, train, None, (agrees, rates))
+    everywhere = engine.prevalence_.share.copy()
+    engine._fit_prevalence(real, heldout, suite_of, train, None, (agrees, counts))
+    return engine, everywhere, list(suites), 987 / real.shape[0]
+
+
+def test_an_input_kind_is_measured_among_the_rows_whose_label_their_neighbours_share() -> None:
+    """The estimate over every row explains the rows no suite stands for with the clean kinds
+    and loses the corrupted share; among the agreeing rows it finds it. Random input, whose
+    probes rarely agree, keeps the estimate over every row."""
+    counts = {"corrupted": (225, 250), "random_input": (25, 250), "mislabeled": (5, 250)}
+    engine, everywhere, suites, truth = _agreeing_mix(counts)
+    cor, rnd = suites.index("corrupted"), suites.index("random_input")
     share = engine.prevalence_.share
-    assert abs(share[cor] - truth) < 0.01 < abs(everywhere.share[cor] - truth)
+    assert abs(share[cor] - truth) < 0.01 < abs(everywhere[cor] - truth)
     assert engine.prevalence_.low[cor] < share[cor] < engine.prevalence_.high[cor]
-    assert share[suites.index("random_input")] == everywhere.share[suites.index("random_input")]
+    assert share[rnd] == everywhere[rnd]
     assert share.sum() == pytest.approx(1.0)
+    assert engine.measured_where_agreeing_ == ("corrupted",)
+
+
+@pytest.mark.parametrize("agreeing", [0, 118, 130, 139])
+def test_a_kind_whose_probes_do_not_clearly_mostly_agree_is_measured_over_every_row(
+    agreeing: int,
+) -> None:
+    """ "Mostly agree" is a one-sided binomial test, not a rate read against one half: 130 of
+    250 (0.52) is within the draw of a half and changes nothing; 139 of 250 (0.556,
+    p 0.043) not yet; 150 of 250 does."""
+    counts = {"corrupted": (agreeing, 250), "random_input": (25, 250)}
+    engine, everywhere, _, _ = _agreeing_mix(counts)
+    np.testing.assert_array_equal(engine.prevalence_.share, everywhere)
+    assert engine.measured_where_agreeing_ == ()
+    assert not mostly_agree(agreeing, 250) and mostly_agree(150, 250)
+    assert not mostly_agree(0, 0) and not mostly_agree(30, 50) and mostly_agree(34, 50)
 
 
 @pytest.mark.parametrize("measured", [True, False])

@@ -167,14 +167,19 @@ class ProbedData:
         return cls(np.empty((n, 0), np.float32), labels, rows, rows, table, list(suites), typ,
                    labels)  # fmt: skip
 
-    def agreement_rates(self) -> dict[str, float]:
-        """Each suite's share of probes whose label is their input's neighbours' plurality
-        (none for a plan written before that was recorded)."""
+    def agreement_counts(self) -> dict[str, tuple[int, int]]:
+        """Per suite, how many probes have a label that is their input's neighbours' plurality,
+        and how many probes it has (none for a plan written before that was recorded)."""
         if "agrees" not in self.probes.column_names:
             return {}
         suite = np.asarray(self.probes.column("suite").to_pylist(), dtype=object)
         agrees = self.probes.column("agrees").to_numpy(zero_copy_only=False).astype(bool)
-        return {s: float(agrees[suite == s].mean()) for s in np.unique(suite)}
+        return {s: (int(agrees[suite == s].sum()), int((suite == s).sum()))
+                for s in np.unique(suite)}  # fmt: skip
+
+    def agreement_rates(self) -> dict[str, float]:
+        """Each suite's share of probes whose label is their input's neighbours' plurality."""
+        return {s: k / n for s, (k, n) in self.agreement_counts().items()}
 
     def is_fit(self) -> np.ndarray:
         return self._role("fit")
