@@ -180,6 +180,7 @@ def test_noisy_inputs_are_no_clean_probe_and_probes_record_their_neighbours_agre
         np.isin(suites, ["mislabeled", "corrupted"]) & (role != "calibration")
     )
     assert noisy[src[clean]].mean() < 0.01 < noisy.mean()
+    assert noisy.sum() / 3 < p.lookalikes["corrupted"] <= noisy.sum()
     rates = p.agreement_rates()
     assert rates["corrupted"] > 0.5 > rates["mislabeled"]
     assert rates["atypical"] == 1.0 and rates["random_input"] < 0.5

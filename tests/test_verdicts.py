@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from stratigraphy.analysis.confusions import pair_weights
-from stratigraphy.analysis.engine import AnalysisEngine, InferenceConfig, mostly_agree
+from stratigraphy.analysis.engine import (
+    Agreement,
+    AnalysisEngine,
+    InferenceConfig,
+    mostly_agree,
+)
 from stratigraphy.analysis.flags import (
     MixtureFlagger,
     contradicts_share,
@@ -870,13 +875,14 @@ def _suite_posteriors(means: np.ndarray, n: int, rng: np.random.Generator) -> np
 
 
 def _agreeing_mix(
-    counts: dict[str, tuple[int, int]],
+    counts: dict[str, tuple[int, int]], lookalike: dict[str, float] | None = None
 ) -> tuple[AnalysisEngine, np.ndarray, list[str], float]:
     """5% corrupted rows among the rows whose label is their neighbours' plurality and among
     the others. The agreeing rows are otherwise clean ones like the clean probes; the others
     are label errors and clean rows the probes do not stand for (partly mislabeled-, partly
     random-looking, not corrupted-looking at all). Returns the engine fitted with the suites'
-    agreement ``counts``, the shares estimated over every row, the suites and the truth."""
+    agreement ``counts`` (and the share of inputs that look like each kind's transform,
+    ``lookalike``), the shares estimated over every row, the suites and the truth."""
     rng = np.random.default_rng(11)
     engine = _engine_with_share(0.0)
     suites = engine.suites_
@@ -898,7 +904,9 @@ def _agreeing_mix(
     train = np.full(k, 1.0 / k)
     engine._fit_prevalence(real, heldout, suite_of, train, None)
     everywhere = engine.prevalence_.share.copy()
-    engine._fit_prevalence(real, heldout, suite_of, train, None, (agrees, counts))
+    engine._fit_prevalence(
+        real, heldout, suite_of, train, None, Agreement(agrees, counts, lookalike)
+    )
     return engine, everywhere, list(suites), 987 / real.shape[0]
 
 
@@ -915,6 +923,27 @@ def test_an_input_kind_is_measured_among_the_rows_whose_label_their_neighbours_s
     assert share[rnd] == everywhere[rnd]
     assert share.sum() == pytest.approx(1.0)
     assert engine.measured_where_agreeing_ == ("corrupted",)
+
+
+@pytest.mark.parametrize("found", [0.04, 0.0, None])
+def test_a_share_among_the_agreeing_rows_is_taken_only_where_the_inputs_bear_it_out(
+    found: float | None,
+) -> None:
+    """The probes mostly agree, but the look-alike detector found no input like their
+    transform (the airline tweets' noised embeddings): the share measured among the agreeing
+    rows is not taken, a note says why, and the estimate over every row stands. Where it found
+    4% of the inputs (the Fashion-MNIST mix), or where it was not recorded, it is taken."""
+    counts = {"corrupted": (225, 250), "random_input": (25, 250)}
+    engine, everywhere, suites, truth = _agreeing_mix(
+        counts, None if found is None else {"corrupted": found}
+    )
+    cor = suites.index("corrupted")
+    taken = found != 0.0
+    assert engine.measured_where_agreeing_ == (("corrupted",) if taken else ())
+    assert (abs(engine.prevalence_.share[cor] - truth) < 0.01) == taken
+    if not taken:
+        np.testing.assert_array_equal(engine.prevalence_.share, everywhere)
+        assert any("like the corrupted transform" in n for n in engine.prevalence_notes_)
 
 
 @pytest.mark.parametrize("agreeing", [0, 118, 130, 139])

@@ -20,7 +20,7 @@ from stratigraphy.core.errors import ConfigError, DataValidationError, ProbeBudg
 from stratigraphy.core.scattered import read_scattered
 from stratigraphy.core.seeding import stream
 from stratigraphy.data.checks import check_arrays, check_indices
-from stratigraphy.probes.lookalikes import transform_lookalikes
+from stratigraphy.probes.lookalikes import lookalikes_by_kind
 from stratigraphy.probes.suites import (
     BUILTIN_SUITES,
     MISLABEL_KINDS,
@@ -96,7 +96,8 @@ class ProbedData:
     appended probe copies. ``origin[row]`` is the original example a row came from (-1 for
     synthetic inputs); ``example_row[i]`` is the training row of original example i (-1 when it
     was consumed as the source of a transformed probe); ``source_labels`` are the original
-    examples' labels. ``probes`` has one row per probe.
+    examples' labels. ``probes`` has one row per probe. ``lookalikes``: per label-keeping input
+    kind, how many examples look like its transform (:mod:`stratigraphy.probes.lookalikes`).
     """
 
     X: np.ndarray
@@ -108,6 +109,7 @@ class ProbedData:
     typicality: Typicality
     source_labels: np.ndarray
     directory: Path | None = None  # where the plan is saved, when it was opened from disk
+    lookalikes: dict[str, int] = field(default_factory=dict)
 
     @property
     def probe_rows(self) -> np.ndarray:
@@ -460,7 +462,10 @@ def build_probes(
     typ, index = typicality_and_index(X, y, seed=config.seed)
     ctx = TransformContext(X, y, n_classes, config.corruption_std, config.random_input,
                            config.mislabel, typ.confusion)  # fmt: skip
-    lookalike = transform_lookalikes(ctx, config.suites, config.seed)
+    by_kind = lookalikes_by_kind(ctx, config.suites, config.seed)
+    lookalike = np.zeros(n, dtype=bool)
+    for found in by_kind.values():
+        lookalike |= found
     chosen, calibration = _choose_sources(config, typ, size, user, rng, lookalike)
     keep = np.ones(n, dtype=bool)
     for name in config.suites:
@@ -487,4 +492,5 @@ def build_probes(
         suites=suite_names,
         typicality=typ,
         source_labels=np.asarray(y, dtype=np.int64),
+        lookalikes={kind: int(found.sum()) for kind, found in by_kind.items()},
     )

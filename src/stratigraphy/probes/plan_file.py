@@ -57,6 +57,7 @@ def save_plan(probed: ProbedData, directory: str | Path,
         "n_classes": probed.n_classes,
         "confusion": None if typ.confusion is None else np.asarray(typ.confusion).tolist(),
         "columns": list(columns or {}), "numeric": [k.removeprefix("column.") for k in numeric],
+        "lookalikes": dict(probed.lookalikes),
     }  # fmt: skip
     atomic_write_bytes(directory / PLAN_JSON, json.dumps(meta, indent=2).encode())
     return directory
@@ -84,7 +85,7 @@ def open_plan(directory: str | Path) -> tuple[ProbedData, dict[str, Any]]:
         X=np.empty((meta["n_rows"], 0), np.float32), y=load("y"), origin=load("origin"),
         example_row=load("example_row"), probes=pq.read_table(directory / PROBES),
         suites=list(meta["suites"]), typicality=typ, source_labels=load("source_labels"),
-        directory=directory,
+        directory=directory, lookalikes=dict(meta.get("lookalikes", {})),
     )  # fmt: skip
     probed.__dict__.update(n_kept=meta["n_kept"], n_classes=meta["n_classes"])
     columns: dict[str, Any] = {name: load(f"column.{name}") for name in meta["numeric"]}
