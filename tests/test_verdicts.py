@@ -11,12 +11,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from stratigraphy.analysis.confusions import pair_weights
-from stratigraphy.analysis.engine import (
-    Agreement,
-    AnalysisEngine,
-    InferenceConfig,
-    mostly_agree,
-)
+from stratigraphy.analysis.engine import AnalysisEngine, InferenceConfig
 from stratigraphy.analysis.flags import (
     MixtureFlagger,
     contradicts_share,
@@ -32,6 +27,7 @@ from stratigraphy.analysis.prevalence import (
     estimate_prevalence,
     shift_priors,
 )
+from stratigraphy.analysis.shares import Agreement, mostly_agree
 from stratigraphy.cli import _answer_table, app
 from stratigraphy.core.errors import ConfigError
 from stratigraphy.curate.fixes import plan_fixes
