@@ -20,7 +20,7 @@ from stratigraphy.core.errors import ConfigError, DataValidationError, ProbeBudg
 from stratigraphy.core.scattered import read_scattered
 from stratigraphy.core.seeding import stream
 from stratigraphy.data.checks import check_arrays, check_indices
-from stratigraphy.probes.lookalikes import lookalikes_by_kind
+from stratigraphy.probes.lookalikes import any_kind, lookalikes_by_kind
 from stratigraphy.probes.suites import (
     BUILTIN_SUITES,
     MISLABEL_KINDS,
@@ -176,8 +176,9 @@ class ProbedData:
             return {}
         suite = np.asarray(self.probes.column("suite").to_pylist(), dtype=object)
         agrees = self.probes.column("agrees").to_numpy(zero_copy_only=False).astype(bool)
-        return {s: (int(agrees[suite == s].sum()), int((suite == s).sum()))
-                for s in np.unique(suite)}  # fmt: skip
+        names, of, total = np.unique(suite, return_inverse=True, return_counts=True)
+        agreeing = np.bincount(of, weights=agrees, minlength=names.size)
+        return {str(s): (int(k), int(n)) for s, k, n in zip(names, agreeing, total, strict=True)}
 
     def agreement_rates(self) -> dict[str, float]:
         """Each suite's share of probes whose label is their input's neighbours' plurality."""
@@ -463,10 +464,7 @@ def build_probes(
     ctx = TransformContext(X, y, n_classes, config.corruption_std, config.random_input,
                            config.mislabel, typ.confusion)  # fmt: skip
     by_kind = lookalikes_by_kind(ctx, config.suites, config.seed)
-    lookalike = np.zeros(n, dtype=bool)
-    for found in by_kind.values():
-        lookalike |= found
-    chosen, calibration = _choose_sources(config, typ, size, user, rng, lookalike)
+    chosen, calibration = _choose_sources(config, typ, size, user, rng, any_kind(by_kind, n))
     keep = np.ones(n, dtype=bool)
     for name in config.suites:
         if SUITES[name].origin == "consumed":

@@ -52,10 +52,12 @@ def transform_lookalikes(
 ) -> np.ndarray:
     """N-bool: examples a detector trained on any label-keeping input kind's transform calls
     transformed (see :func:`lookalikes_by_kind`)."""
-    out = np.zeros(ctx.X.shape[0], dtype=bool)
-    for found in lookalikes_by_kind(ctx, suites, seed).values():
-        out |= found
-    return out
+    return any_kind(lookalikes_by_kind(ctx, suites, seed), ctx.X.shape[0])
+
+
+def any_kind(by_kind: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """N-bool: the examples :func:`lookalikes_by_kind` found for any kind."""
+    return np.logical_or.reduce([*by_kind.values(), np.zeros(n, dtype=bool)])
 
 
 def lookalikes_by_kind(
