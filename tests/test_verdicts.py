@@ -871,14 +871,20 @@ def _suite_posteriors(means: np.ndarray, n: int, rng: np.random.Generator) -> np
 
 
 def _agreeing_mix(
-    counts: dict[str, tuple[int, int]], lookalike: dict[str, float] | None = None
+    counts: dict[str, tuple[int, int]],
+    lookalike: dict[str, float] | None = None,
+    corrupted: tuple[int, int] = (737, 250),
+    sharpness: float = 2.5,
+    per_suite: int = 250,
 ) -> tuple[AnalysisEngine, np.ndarray, list[str], float]:
-    """5% corrupted rows among the rows whose label is their neighbours' plurality and among
-    the others. The agreeing rows are otherwise clean ones like the clean probes; the others
-    are label errors and clean rows the probes do not stand for (partly mislabeled-, partly
-    random-looking, not corrupted-looking at all). Returns the engine fitted with the suites'
-    agreement ``counts`` (and the share of inputs that look like each kind's transform,
-    ``lookalike``), the shares estimated over every row, the suites and the truth."""
+    """``corrupted`` rows (5% by default) among the rows whose label is their neighbours'
+    plurality and among the others. The agreeing rows are otherwise clean ones like the clean
+    probes; the others are label errors and clean rows the probes do not stand for (partly
+    mislabeled-, partly random-looking, not corrupted-looking at all). ``sharpness``: the
+    corrupted rows' logit for their own suite (the probes' is 2.5); ``per_suite``: held-out
+    probes per suite. Returns the engine fitted with the suites' agreement ``counts`` (and the
+    share of inputs that look like each kind's transform, ``lookalike``), the shares estimated
+    over every row, the suites and the truth."""
     rng = np.random.default_rng(11)
     engine = _engine_with_share(0.0)
     suites = engine.suites_
@@ -888,22 +894,24 @@ def _agreeing_mix(
     means[suites.index("atypical"), suites.index("corrupted")] = 1.5
     means[suites.index("corrupted"), suites.index("atypical")] = 1.5
     ambiguous = np.array([0.0, 1.5, 1.5, -3.0, 1.5])
-    heldout = np.vstack([_suite_posteriors(means[j], 250, rng) for j in range(k)])
-    suite_of = np.repeat(np.arange(k), 250)
+    heldout = np.vstack([_suite_posteriors(means[j], per_suite, rng) for j in range(k)])
+    suite_of = np.repeat(np.arange(k), per_suite)
     typ, atyp, cor, mis = (
         suites.index(s) for s in ("typical", "atypical", "corrupted", "mislabeled")
     )
-    parts = [(means[typ], 7_000), (means[atyp], 7_000), (means[cor], 737),  # agreeing rows
-             (means[cor], 250), (means[mis], 2_000), (ambiguous, 2_750)]  # fmt: skip
+    noisy = means[cor].copy()
+    noisy[cor] = sharpness
+    parts = [(means[typ], 7_000), (means[atyp], 7_000), (noisy, corrupted[0]),  # agreeing rows
+             (noisy, corrupted[1]), (means[mis], 2_000), (ambiguous, 2_750)]  # fmt: skip
     real = np.vstack([_suite_posteriors(m, n, rng) for m, n in parts])
-    agrees = np.r_[np.ones(14_737, bool), np.zeros(5_000, bool)]
+    agrees = np.r_[np.ones(14_000 + corrupted[0], bool), np.zeros(4_750 + corrupted[1], bool)]
     train = np.full(k, 1.0 / k)
     engine._fit_prevalence(real, heldout, suite_of, train, None)
     everywhere = engine.prevalence_.share.copy()
     engine._fit_prevalence(
         real, heldout, suite_of, train, None, Agreement(agrees, counts, lookalike)
     )
-    return engine, everywhere, list(suites), 987 / real.shape[0]
+    return engine, everywhere, list(suites), sum(corrupted) / real.shape[0]
 
 
 def test_an_input_kind_is_measured_among_the_rows_whose_label_their_neighbours_share() -> None:
@@ -939,6 +947,31 @@ def test_a_share_among_the_agreeing_rows_is_taken_only_where_the_inputs_bear_it_
     assert (abs(engine.prevalence_.share[cor] - truth) < 0.01) == taken
     if not taken:
         np.testing.assert_array_equal(engine.prevalence_.share, everywhere)
+        assert any("like the corrupted transform" in n for n in engine.prevalence_notes_)
+
+
+@pytest.mark.parametrize("found", [0.03, 0.0, None])
+def test_the_inputs_not_the_bootstrap_say_whether_an_agreeing_kind_is_there(
+    found: float | None,
+) -> None:
+    """2% corrupted rows, 80 held-out probes a suite: shift estimation's bootstrap among the
+    agreeing rows cannot prove the kind is there (as at four seeds of eight in the
+    Fashion-MNIST mix), so without the look-alike detector's count the share stays 0. Where
+    the detector found 3% of the inputs like the transform, EM among the agreeing rows is told
+    the kind is there and finds it; where it found none, the share is refused with a note."""
+    counts = {"corrupted": (225, 250), "random_input": (25, 250)}
+    engine, everywhere, suites, truth = _agreeing_mix(
+        counts, None if found is None else {"corrupted": found}, (300, 100), 3.0, 80
+    )
+    share = engine.prevalence_.share[suites.index("corrupted")]
+    if found:
+        assert abs(share - truth) < 0.005 and everywhere[suites.index("corrupted")] == 0.0
+        assert engine.measured_where_agreeing_ == ("corrupted",)
+    elif found is None:
+        assert share == 0.0 and engine.measured_where_agreeing_ == ("corrupted",)
+    else:
+        np.testing.assert_array_equal(engine.prevalence_.share, everywhere)
+        assert engine.measured_where_agreeing_ == ()
         assert any("like the corrupted transform" in n for n in engine.prevalence_notes_)
 
 

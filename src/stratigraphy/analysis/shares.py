@@ -420,27 +420,35 @@ class KindShares:
         count (:func:`mostly_agree`): on clean Fashion-MNIST the corrupted probes agree at
         0.42-0.48 of 500, one to four standard errors (0.022) under the line, and past it the
         agreeing rows' estimate reads 1.1% corrupted where there is none (seed 0). The share
-        is taken only where the inputs bear it out (:meth:`_borne_out`)."""
-        agrees = agreement.agrees
+        is taken only where the inputs bear it out (:meth:`_borne_out`), and that, not shift
+        estimation's bootstrap, says whether the kind is there: the bootstrap left the mix's
+        corrupted images unproven at four seeds of eight (0.0% against 4.9%) where EM among
+        the agreeing rows, told they are there, reads 2.9-7.4% at all eight. Where the
+        detector's count is not known (a plan saved before it was recorded) the bootstrap
+        still decides."""
+        agrees, lookalike = agreement.agrees, agreement.lookalike or {}
         kinds = [k for k in self._input_kinds()
                  if mostly_agree(*agreement.counts.get(k, (0, 0)))]  # fmt: skip
         if not kinds or agrees.sum() < MIN_AGREEING_ROWS:
             return
-        among = estimate_prevalence(
-            real[agrees], heldout, heldout_suite, train, self.suites_, self.config.seed,
-            self.config.prevalence, always=clean,
-        )  # fmt: skip
-        measured = []
+        while kinds:
+            forced = tuple(self.suites_.index(k) for k in kinds if k in lookalike)
+            among = estimate_prevalence(
+                real[agrees], heldout, heldout_suite, train, self.suites_, self.config.seed,
+                self.config.prevalence, always=(*clean, *forced),
+            )  # fmt: skip
+            share = {k: float(among.share[self.suites_.index(k)]) for k in kinds}
+            borne = [k for k in kinds if self._borne_out(k, share[k], lookalike)]
+            if borne == kinds:
+                break
+            kinds = borne
         for kind in kinds:
             j = self.suites_.index(kind)
-            if not self._borne_out(kind, float(among.share[j]), agreement.lookalike or {}):
-                continue
             self.prevalence_ = self.prevalence_.with_share(
                 j, float(among.share[j]), float(among.low[j]), float(among.high[j]),
                 into=list(clean),
             )  # fmt: skip
-            measured.append(kind)
-        self.measured_where_agreeing_ = tuple(measured)
+        self.measured_where_agreeing_ = tuple(kinds)
 
     def _borne_out(self, kind: str, share: float, lookalike: dict[str, float]) -> bool:
         """Whether the data's inputs bear out a share measured among the agreeing rows: the
