@@ -950,6 +950,20 @@ def test_a_share_among_the_agreeing_rows_is_taken_only_where_the_inputs_bear_it_
         assert any("like the corrupted transform" in n for n in engine.prevalence_notes_)
 
 
+def test_an_agreeing_kinds_interval_reaches_down_to_the_inputs_found_like_its_transform() -> None:
+    """EM among the agreeing rows reads 4.2% against 5.0%, its bootstrap from 3.3%. The
+    detector, sure of fewer inputs (3%), brings the interval's lower end down to its count;
+    finding more (4%) leaves EM's."""
+    counts = {"corrupted": (225, 250), "random_input": (25, 250)}
+    lows = {}
+    for found in (0.03, 0.04):
+        engine, _, suites, truth = _agreeing_mix(counts, {"corrupted": found})
+        j = suites.index("corrupted")
+        lows[found] = float(engine.prevalence_.low[j])
+        assert lows[found] < engine.prevalence_.share[j] < truth < engine.prevalence_.high[j]
+    assert lows[0.03] == 0.03 and 0.03 < lows[0.04] < 0.04
+
+
 @pytest.mark.parametrize("found", [0.03, 0.0, None])
 def test_the_inputs_not_the_bootstrap_say_whether_an_agreeing_kind_is_there(
     found: float | None,

@@ -425,7 +425,10 @@ class KindShares:
         corrupted images unproven at four seeds of eight (0.0% against 4.9%) where EM among
         the agreeing rows, told they are there, reads 2.9-7.4% at all eight. Where the
         detector's count is not known (a plan saved before it was recorded) the bootstrap
-        still decides."""
+        still decides. The interval reaches down to the detector's share: it calls an input
+        transformed only when sure (posterior 0.9, finding 74-85% of the mix's noisy images),
+        while EM's bootstrap misses how far the agreeing rows' estimate can be off (its lower
+        end lay above the truth at three seeds of eight)."""
         agrees, lookalike = agreement.agrees, agreement.lookalike or {}
         kinds = [k for k in self._input_kinds()
                  if mostly_agree(*agreement.counts.get(k, (0, 0)))]  # fmt: skip
@@ -444,10 +447,10 @@ class KindShares:
             kinds = borne
         for kind in kinds:
             j = self.suites_.index(kind)
+            low = min(float(among.low[j]), lookalike.get(kind, 1.0))
             self.prevalence_ = self.prevalence_.with_share(
-                j, float(among.share[j]), float(among.low[j]), float(among.high[j]),
-                into=list(clean),
-            )  # fmt: skip
+                j, float(among.share[j]), low, float(among.high[j]), into=list(clean)
+            )
         self.measured_where_agreeing_ = tuple(kinds)
 
     def _borne_out(self, kind: str, share: float, lookalike: dict[str, float]) -> bool:
