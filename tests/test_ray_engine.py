@@ -172,6 +172,8 @@ def test_a_saved_plan_maps_back_what_was_saved(digits, tmp_path):
     assert opened.probes.equals(probed.probes) and opened.suites == probed.suites
     assert (opened.n_kept, opened.n_classes) == (probed.n_kept, probed.n_classes)
     assert opened.lookalikes == probed.lookalikes and set(probed.lookalikes) == {"corrupted"}
+    assert opened.lookalike_recall == probed.lookalike_recall
+    assert set(probed.lookalike_recall) == {"corrupted"}
     assert opened.X.shape == (probed.X.shape[0], 0)
     assert back["caption"].to_pylist() == columns["caption"]
     np.testing.assert_array_equal(back["weight"], columns["weight"])

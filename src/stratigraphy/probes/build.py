@@ -97,7 +97,8 @@ class ProbedData:
     synthetic inputs); ``example_row[i]`` is the training row of original example i (-1 when it
     was consumed as the source of a transformed probe); ``source_labels`` are the original
     examples' labels. ``probes`` has one row per probe. ``lookalikes``: per label-keeping input
-    kind, how many examples look like its transform (:mod:`stratigraphy.probes.lookalikes`).
+    kind, how many examples look like its transform (:mod:`stratigraphy.probes.lookalikes`);
+    ``lookalike_recall``: the share of fresh transforms its detector calls so.
     """
 
     X: np.ndarray
@@ -110,6 +111,7 @@ class ProbedData:
     source_labels: np.ndarray
     directory: Path | None = None  # where the plan is saved, when it was opened from disk
     lookalikes: dict[str, int] = field(default_factory=dict)
+    lookalike_recall: dict[str, float] = field(default_factory=dict)
 
     @property
     def probe_rows(self) -> np.ndarray:
@@ -463,8 +465,8 @@ def build_probes(
     typ, index = typicality_and_index(X, y, seed=config.seed)
     ctx = TransformContext(X, y, n_classes, config.corruption_std, config.random_input,
                            config.mislabel, typ.confusion)  # fmt: skip
-    by_kind = lookalikes_by_kind(ctx, config.suites, config.seed)
-    chosen, calibration = _choose_sources(config, typ, size, user, rng, any_kind(by_kind, n))
+    looks = lookalikes_by_kind(ctx, config.suites, config.seed)
+    chosen, calibration = _choose_sources(config, typ, size, user, rng, any_kind(looks.found, n))
     keep = np.ones(n, dtype=bool)
     for name in config.suites:
         if SUITES[name].origin == "consumed":
@@ -490,5 +492,6 @@ def build_probes(
         suites=suite_names,
         typicality=typ,
         source_labels=np.asarray(y, dtype=np.int64),
-        lookalikes={kind: int(found.sum()) for kind, found in by_kind.items()},
+        lookalikes={kind: int(found.sum()) for kind, found in looks.found.items()},
+        lookalike_recall=dict(looks.recall),
     )

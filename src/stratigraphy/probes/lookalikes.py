@@ -10,10 +10,13 @@ keeps the label (``label_wrong`` False, e.g. ``corrupted``) trains a detector on
 against the kind's transform of other random examples, and the examples it calls transformed
 are no clean probe's source. The detector is a logistic regression on the standardised inputs
 and their squares (noise shows as energy where the data has little), on at most 1,024
-dimensions (a PCA above).
+dimensions (a PCA above). Its recall on fresh transforms turns the count into the kind's share
+where the engine measures it from the inputs (:mod:`stratigraphy.analysis.shares`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.decomposition import PCA
@@ -47,12 +50,24 @@ def _features(z: np.ndarray, pca: PCA | None) -> np.ndarray:
     return np.hstack([z, z * z]).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Lookalikes:
+    """Per label-keeping input kind: ``found``, N-bool, the examples the detector trained on
+    its transform calls transformed; ``recall``, the share of fresh transforms (of examples
+    drawn apart from its training pairs) it calls so, which turns the count into the kind's
+    share (Forman's adjusted classify-and-count; see
+    :meth:`stratigraphy.analysis.shares.KindShares._measure_where_agreeing`)."""
+
+    found: dict[str, np.ndarray] = field(default_factory=dict)
+    recall: dict[str, float] = field(default_factory=dict)
+
+
 def transform_lookalikes(
     ctx: TransformContext, suites: tuple[str, ...], seed: int = 0
 ) -> np.ndarray:
     """N-bool: examples a detector trained on any label-keeping input kind's transform calls
     transformed (see :func:`lookalikes_by_kind`)."""
-    return any_kind(lookalikes_by_kind(ctx, suites, seed), ctx.X.shape[0])
+    return any_kind(lookalikes_by_kind(ctx, suites, seed).found, ctx.X.shape[0])
 
 
 def any_kind(by_kind: dict[str, np.ndarray], n: int) -> np.ndarray:
@@ -60,22 +75,24 @@ def any_kind(by_kind: dict[str, np.ndarray], n: int) -> np.ndarray:
     return np.logical_or.reduce([*by_kind.values(), np.zeros(n, dtype=bool)])
 
 
-def lookalikes_by_kind(
-    ctx: TransformContext, suites: tuple[str, ...], seed: int = 0
-) -> dict[str, np.ndarray]:
-    """Per label-keeping input kind, N-bool: the examples a detector trained on its transform
-    calls transformed (posterior above ``THRESHOLD``, the two classes balanced in training).
-    Their count also says whether the data holds inputs like the kind's probes at all: on the
-    airline tweets none is found (the corrupted probes are noised embeddings), in the
-    Fashion-MNIST mix 3.8-4.3% of the images, 74-85% of the planted noisy ones."""
+def lookalikes_by_kind(ctx: TransformContext, suites: tuple[str, ...], seed: int = 0) -> Lookalikes:
+    """Per label-keeping input kind, the examples a detector trained on its transform calls
+    transformed (posterior above ``THRESHOLD``, the two classes balanced in training), and its
+    recall on fresh transforms. Their count also says whether the data holds inputs like the
+    kind's probes at all: on the airline tweets none is found (the corrupted probes are noised
+    embeddings), in the Fashion-MNIST mix 3.8-4.3% of the images, 74-85% of the planted noisy
+    ones; over the recall it reads the kind's share."""
     kinds = label_keeping_kinds(suites)
     n = ctx.X.shape[0]
     m = min(DETECTOR_ROWS, n // 4)
     if not kinds or m < 10:
-        return {}
-    out = {kind: np.zeros(n, dtype=bool) for kind in kinds}
+        return Lookalikes()
+    found = {kind: np.zeros(n, dtype=bool) for kind in kinds}
+    recall: dict[str, float] = {}
     z, mean, std = standardised(ctx.X)
     rng = stream(seed, "lookalikes")
+    # The recall's own stream: the detectors and what they find stay those of one stream.
+    recall_rng = stream(seed, "lookalike-recall")
     pca = None
     if z.shape[1] > MAX_DETECTOR_DIMS:
         rows = rng.choice(n, min(n, 20_000), replace=False)
@@ -88,7 +105,11 @@ def lookalikes_by_kind(
         train = np.vstack([_features(z[originals], pca), _features((made - mean) / std, pca)])
         detector = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3_000))
         detector.fit(train, np.r_[np.zeros(m), np.ones(m)])
+        fresh = transform(ctx, recall_rng.choice(n, m, replace=False), m, recall_rng).X
+        fresh_z = (fresh.reshape(m, -1).astype(np.float32) - mean) / std
+        called = detector.predict_proba(_features(fresh_z, pca))[:, 1] > THRESHOLD
+        recall[kind] = float(called.mean())
         for start in range(0, n, 16_384):
             part = slice(start, start + 16_384)
-            out[kind][part] = detector.predict_proba(_features(z[part], pca))[:, 1] > THRESHOLD
-    return out
+            found[kind][part] = detector.predict_proba(_features(z[part], pca))[:, 1] > THRESHOLD
+    return Lookalikes(found, recall)

@@ -58,6 +58,7 @@ def save_plan(probed: ProbedData, directory: str | Path,
         "confusion": None if typ.confusion is None else np.asarray(typ.confusion).tolist(),
         "columns": list(columns or {}), "numeric": [k.removeprefix("column.") for k in numeric],
         "lookalikes": dict(probed.lookalikes),
+        "lookalike_recall": dict(probed.lookalike_recall),
     }  # fmt: skip
     atomic_write_bytes(directory / PLAN_JSON, json.dumps(meta, indent=2).encode())
     return directory
@@ -86,6 +87,7 @@ def open_plan(directory: str | Path) -> tuple[ProbedData, dict[str, Any]]:
         example_row=load("example_row"), probes=pq.read_table(directory / PROBES),
         suites=list(meta["suites"]), typicality=typ, source_labels=load("source_labels"),
         directory=directory, lookalikes=dict(meta.get("lookalikes", {})),
+        lookalike_recall=dict(meta.get("lookalike_recall", {})),
     )  # fmt: skip
     probed.__dict__.update(n_kept=meta["n_kept"], n_classes=meta["n_classes"])
     columns: dict[str, Any] = {name: load(f"column.{name}") for name in meta["numeric"]}
