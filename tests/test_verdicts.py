@@ -992,6 +992,18 @@ def test_an_agreeing_kinds_share_is_the_detectors_count_over_its_recall(found: f
         assert high < 0.03
 
 
+def test_a_detector_that_misses_most_transforms_reads_no_share_off_its_count() -> None:
+    """At a recall of 0.3 the count over the recall would be a guess (4% found: 13%); EM's
+    reading among the agreeing rows is the share, as where the recall is not known."""
+    counts = {"corrupted": (225, 250), "random_input": (25, 250)}
+    shares = []
+    for recall in ({"corrupted": 0.3}, None, {"corrupted": 0.8}):
+        engine, _, suites, _ = _agreeing_mix(counts, {"corrupted": 0.04}, recall=recall)
+        shares.append(float(engine.prevalence_.share[suites.index("corrupted")]))
+    assert shares[0] == shares[1] != pytest.approx(0.04 / 0.3)
+    assert shares[2] == pytest.approx(0.05)
+
+
 @pytest.mark.parametrize("found", [0.03, 0.0, None])
 def test_the_inputs_not_the_bootstrap_say_whether_an_agreeing_kind_is_there(
     found: float | None,

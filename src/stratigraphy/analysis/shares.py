@@ -432,12 +432,13 @@ class KindShares:
         reads 9.3 and 11.1%, the detector 4.4 and 4.6%. EM among the agreeing rows, told the
         kind is there, is a second reading: where the detector bears it out (:meth:`_borne_out`)
         the interval spans both, otherwise a note says it is not taken. Where the recall is not
-        known (a plan saved before it was recorded) EM's reading is the share, its lower end
-        reaching the detector's count; where the count is not known either, shift estimation's
-        bootstrap decides whether the kind is there."""
+        known (a plan saved before it was recorded), or under ``LOOKALIKE_RECALL`` (a detector
+        that misses most transforms cannot read a share off its count), EM's reading is the
+        share, its lower end reaching the detector's count; where the count is not known
+        either, shift estimation's bootstrap decides whether the kind is there."""
         agrees, lookalike = agreement.agrees, agreement.lookalike or {}
-        counted = {k: min(1.0, lookalike[k] / max(r, 1e-9))
-                   for k, r in (agreement.recall or {}).items() if k in lookalike}  # fmt: skip
+        counted = {k: min(1.0, lookalike[k] / r) for k, r in (agreement.recall or {}).items()
+                   if k in lookalike and r >= LOOKALIKE_RECALL}  # fmt: skip
         kinds = [k for k in self._input_kinds()
                  if mostly_agree(*agreement.counts.get(k, (0, 0)))]  # fmt: skip
         if not kinds or agrees.sum() < MIN_AGREEING_ROWS:
