@@ -1057,7 +1057,7 @@ def test_a_kind_measured_among_the_agreeing_rows_flags_nothing(measured: bool) -
     assert engine.flagger_ is not None
     scores = engine._kind_scores(real, np.zeros(real.shape[0]))
     flagged = engine.flagger_.flag(engine.flagger_.combined(engine.flagger_.q_values(scores))[0])
-    noted = any("measured among the examples whose label" in n for n in engine.notes_)
+    noted = any("keep their neighbours' label, so their share" in n for n in engine.notes_)
     if measured:
         assert not flagged.any() and noted
     else:

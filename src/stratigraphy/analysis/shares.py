@@ -234,11 +234,12 @@ class KindShares:
             share = float(self.prevalence_.share[self.suites_.index(kind)])
             if share * self.prevalence_.n >= 1:
                 self.notes_.append(
-                    f"{share:.1%} of the examples are estimated {kind}, measured among the "
-                    f"examples whose label their neighbours share (where the clean probes stand "
-                    f"for the clean examples). The {kind} evidence does not part such examples "
-                    f"from hard clean ones well enough to vouch for an error rate, so nothing is "
-                    f"flagged as {kind}; the review page ranks the likeliest."
+                    f"{share:.1%} of the examples are estimated {kind}: such inputs keep their "
+                    f"neighbours' label, so their share is read from the inputs that look like "
+                    f"the {kind} transform (or among the examples whose label their neighbours "
+                    f"share). The {kind} evidence does not part such examples from hard clean "
+                    f"ones well enough to vouch for an error rate, so nothing is flagged as "
+                    f"{kind}; the review page ranks the likeliest."
                 )
 
     def _unflag_unestablished(self) -> None:
