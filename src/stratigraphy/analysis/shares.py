@@ -448,16 +448,12 @@ class KindShares:
                                                clean, kinds, lookalike, counted)  # fmt: skip
         measured = []
         for kind in kinds:
-            j = self.suites_.index(kind)
-            em = (float(among.share[j]), float(among.low[j]), float(among.high[j]))
-            if kind in counted:
-                share = counted[kind]
-                readings = [share, lookalike[kind], *(em if kind in borne else ())]
-                low, high = min(readings), max(share, em[2] if kind in borne else share)
-            elif kind in borne:
-                share, low, high = em[0], min(em[1], lookalike.get(kind, 1.0)), em[2]
-            else:
+            j, taken = self.suites_.index(kind), kind in borne
+            if kind not in counted and not taken:
                 continue
+            share = counted.get(kind, float(among.share[j]))
+            low = min(lookalike.get(kind, 1.0), float(among.low[j]) if taken else 1.0)
+            high = max(share, float(among.high[j]) if taken else 0.0)
             self.prevalence_ = self.prevalence_.with_share(j, share, low, high, into=list(clean))
             measured.append(kind)
         self.measured_where_agreeing_ = tuple(measured)

@@ -17,6 +17,7 @@ where the engine measures it from the inputs (:mod:`stratigraphy.analysis.shares
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sklearn.decomposition import PCA
@@ -25,7 +26,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from stratigraphy.core.seeding import stream
-from stratigraphy.probes.suites import SUITES, TransformContext
+from stratigraphy.probes.suites import SUITES, ArrayTransform, TransformContext
 from stratigraphy.probes.typicality import standardised
 
 DETECTOR_ROWS = 2_000
@@ -48,6 +49,20 @@ def _features(z: np.ndarray, pca: PCA | None) -> np.ndarray:
     if pca is not None:
         z = pca.transform(z)
     return np.hstack([z, z * z]).astype(np.float32)
+
+
+def _transformed(ctx: TransformContext, transform: ArrayTransform, rows: np.ndarray,
+                 gen: np.random.Generator, scale: tuple[np.ndarray, np.ndarray, PCA | None],
+                 ) -> np.ndarray:  # fmt: skip
+    """The detector's features of ``transform`` applied to the examples ``rows``."""
+    mean, std, pca = scale
+    out = transform(ctx, rows, rows.size, gen).X.reshape(rows.size, -1).astype(np.float32)
+    return _features((out - mean) / std, pca)
+
+
+def _called(detector: Any, features: np.ndarray) -> np.ndarray:
+    """Which rows ``detector`` calls transformed (posterior above ``THRESHOLD``)."""
+    return np.asarray(detector.predict_proba(features)[:, 1] > THRESHOLD)
 
 
 @dataclass(frozen=True)
@@ -100,16 +115,18 @@ def lookalikes_by_kind(ctx: TransformContext, suites: tuple[str, ...], seed: int
     for kind in kinds:
         transform = SUITES[kind].transform
         assert transform is not None
+        scale = (mean, std, pca)
         originals, sources = rng.choice(n, m, replace=False), rng.choice(n, m, replace=False)
-        made = transform(ctx, sources, m, rng).X.reshape(m, -1).astype(np.float32)
-        train = np.vstack([_features(z[originals], pca), _features((made - mean) / std, pca)])
+        made = _transformed(ctx, transform, sources, rng, scale)
         detector = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3_000))
-        detector.fit(train, np.r_[np.zeros(m), np.ones(m)])
-        fresh = transform(ctx, recall_rng.choice(n, m, replace=False), m, recall_rng).X
-        fresh_z = (fresh.reshape(m, -1).astype(np.float32) - mean) / std
-        called = detector.predict_proba(_features(fresh_z, pca))[:, 1] > THRESHOLD
-        recall[kind] = float(called.mean())
+        detector.fit(
+            np.vstack([_features(z[originals], pca), made]), np.r_[np.zeros(m), np.ones(m)]
+        )
+        fresh = _transformed(
+            ctx, transform, recall_rng.choice(n, m, replace=False), recall_rng, scale
+        )
+        recall[kind] = float(_called(detector, fresh).mean())
         for start in range(0, n, 16_384):
             part = slice(start, start + 16_384)
-            found[kind][part] = detector.predict_proba(_features(z[part], pca))[:, 1] > THRESHOLD
+            found[kind][part] = _called(detector, _features(z[part], pca))
     return Lookalikes(found, recall)
