@@ -133,3 +133,56 @@ def test_classifier_rows_do_not_depend_on_their_batch(n_suites: int) -> None:
         part = model.predict_proba({k: v[lo:hi] for k, v in sig.items()}, labels[lo:hi],
                                    np.arange(lo, hi))  # fmt: skip
         np.testing.assert_array_equal(part, whole[lo:hi])
+
+
+def _resplit(probed, seed: int):  # type: ignore[no-untyped-def]
+    """The same probes with their fitting and held-out halves drawn again."""
+    import dataclasses
+
+    import pyarrow as pa
+
+    role = np.asarray(probed.probes.column("role").to_pylist(), dtype=object)
+    pooled = np.flatnonzero(role != "calibration")
+    rng = np.random.default_rng(seed)
+    role[pooled] = np.where(rng.random(pooled.size) < 0.5, "fit", "heldout")
+    table = probed.probes
+    table = table.set_column(table.schema.get_field_index("role"), "role", pa.array(list(role)))
+    return dataclasses.replace(probed, probes=table)
+
+
+def test_cross_fitted_verdicts_do_not_depend_on_the_held_out_half(recorded) -> None:  # type: ignore[no-untyped-def]
+    out, probed, flipped = recorded
+    signals = DynamicsStore(out / "dynamics").read_all()
+    first = analyze(signals, probed, truth=flipped)
+    again = analyze(signals, _resplit(probed, 1), truth=flipped)
+    _same_tables(first.examples, again.examples)
+    assert first.summary["prevalence"] == again.summary["prevalence"]
+    split = analyze_source(ArraySource(signals), _resplit(probed, 1), truth=flipped,
+                           config=InferenceConfig(cross_fit=1))  # fmt: skip
+    assert split.summary["inference"]["heldout"] != first.summary["inference"]["heldout"]
+
+
+def test_a_cross_fitted_probe_is_judged_by_the_copy_that_never_saw_it(recorded) -> None:  # type: ignore[no-untyped-def]
+    from stratigraphy.analysis.inference import CrossFitted, KNNInferer, stratified_folds
+
+    out, probed, _ = recorded
+    signals = DynamicsStore(out / "dynamics").read_all()
+    rows, suites = probed.probe_rows, probed.suite_ids()
+    fold = stratified_folds(suites, 5, 0)
+    for s in np.unique(suites):
+        sizes = np.bincount(fold[suites == s], minlength=5)
+        assert sizes.max() - sizes.min() <= 1
+    sig = {k: v[rows] for k, v in signals.items()}
+    labels = probed.labels_at(rows)
+    inferer = CrossFitted(lambda: KNNInferer(5), 5, 0).fit(sig, labels, rows, suites, 5)
+    proba = inferer.predict_proba(sig, labels, rows)
+    for f, model in enumerate(inferer.models_):
+        held = fold == f
+        own = {k: v[held] for k, v in sig.items()}
+        np.testing.assert_allclose(proba[held], model.predict_proba(own, labels[held], rows[held]))
+    real = np.setdiff1d(np.arange(probed.n_kept), rows)[:50]
+    real_sig = {k: v[real] for k, v in signals.items()}
+    each = [m.predict_proba(real_sig, probed.y[real], real) for m in inferer.models_]
+    np.testing.assert_allclose(inferer.predict_proba(real_sig, probed.y[real], real),
+                               np.mean(each, axis=0), rtol=1e-6)  # fmt: skip
+    assert inferer.name == "knn" and inferer.k == 5

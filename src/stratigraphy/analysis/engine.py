@@ -13,6 +13,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,13 @@ from stratigraphy.analysis.flags import (
     MixtureFlagger,
     withholds_wrong_labels,
 )
-from stratigraphy.analysis.inference import INFERERS, HeldoutReport, Inferer, heldout_report
+from stratigraphy.analysis.inference import (
+    INFERERS,
+    CrossFitted,
+    HeldoutReport,
+    Inferer,
+    heldout_report,
+)
 from stratigraphy.analysis.mislabel import (
     CONSENSUS,
     PROBE_FREE_REASON,
@@ -59,6 +66,7 @@ from stratigraphy.record.store import ROW_GROUP, DynamicsStore
 from stratigraphy.rundir.layout import balanced_column
 
 ENGINES = ("local", "ray")
+CROSS_FIT = 5
 
 
 @dataclass(frozen=True)
@@ -77,8 +85,10 @@ class JudgedRows:
 class InferenceConfig:
     """How verdicts are inferred: kNN's ``k``, the seed, the inferers to try, rows per chunk,
     the expected share of false flags allowed (``fdr``), how many draws of the probes the flags'
-    q-values are the median over (``flag_draws``; 0: the probes as they are) and how the kinds'
-    priors on the real data are estimated (``prevalence``: ``bbse-em``, ``bbse`` or ``em``)."""
+    q-values are the median over (``flag_draws``; 0: the probes as they are), how the kinds'
+    priors on the real data are estimated (``prevalence``: ``bbse-em``, ``bbse`` or ``em``) and
+    in how many folds the inferers are cross-fitted over the fitting and held-out probes
+    together (``cross_fit``; 1: fitted on the fitting probes, measured on the held-out ones)."""
 
     k: int = 20
     seed: int = 0
@@ -87,6 +97,7 @@ class InferenceConfig:
     fdr: float = DEFAULT_FDR
     flag_draws: int = BAG_ROUNDS
     prevalence: str = "bbse-em"
+    cross_fit: int = CROSS_FIT
 
     def validate(self) -> None:
         if self.k < 1:
@@ -104,6 +115,8 @@ class InferenceConfig:
             raise ConfigError(f"flag_draws must be at least 0; got {self.flag_draws}.")
         if self.chunk_rows < 1:
             raise ConfigError(f"chunk_rows must be at least 1; got {self.chunk_rows}.")
+        if self.cross_fit < 1:
+            raise ConfigError(f"cross_fit must be at least 1 fold; got {self.cross_fit}.")
 
 
 @dataclass
@@ -166,8 +179,8 @@ class AnalysisEngine(KindShares):
         self.config.validate()
         self.suites_ = list(probed.suites)
         self.n_classes_ = probed.n_classes
-        rows, suite_ids, is_fit = probed.probe_rows, probed.suite_ids(), probed.is_fit()
-        heldout, calibration = probed.is_heldout(), probed.is_calibration()
+        rows, suite_ids = probed.probe_rows, probed.suite_ids()
+        is_fit, heldout, calibration = self._roles(probed)
         reference = reference_rows(int(probed.y.size), self.config.seed)
         needed = np.union1d(rows, reference)
         sig_all = source.read_rows(needed)
@@ -212,6 +225,14 @@ class AnalysisEngine(KindShares):
         )  # fmt: skip
         self._rank_without_probes(like)
         return self
+
+    def _roles(self, probed: ProbedData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Which probes the inferers are fitted on, which measure them, and the calibration
+        probes; with ``cross_fit`` folds the first two are both every other probe."""
+        is_fit, heldout = probed.is_fit(), probed.is_heldout()
+        if self.config.cross_fit > 1:
+            is_fit = heldout = is_fit | heldout
+        return is_fit, heldout, probed.is_calibration()
 
     def _choose_mislabel_score(self, sig: Signals, labels: np.ndarray,
                                proba: dict[str, np.ndarray], names: np.ndarray,
@@ -338,11 +359,17 @@ class AnalysisEngine(KindShares):
     def _fit_inferers(self, sig: Signals, labels: np.ndarray, rows: np.ndarray,
                       suite_ids: np.ndarray, is_fit: np.ndarray,
                       heldout: np.ndarray) -> None:  # fmt: skip
-        """Every inferer fitted on the fitting probes, measured on the held-out ones."""
+        """Every inferer fitted on the fitting probes, measured on the held-out ones (with
+        ``cross_fit`` folds, both are every probe but the calibration ones, each measured by
+        the copy fitted without it: :class:`CrossFitted`)."""
         fit_sig = {k: v[is_fit] for k, v in sig.items()}
         self.inferers_: dict[str, Inferer] = {}
-        for name in self.config.methods:
-            inferer = INFERERS[name](self.config.k, self.config.seed)
+        cfg = self.config
+        for name in cfg.methods:
+            inferer: Inferer = INFERERS[name](cfg.k, cfg.seed)
+            if cfg.cross_fit > 1:
+                inferer = CrossFitted(partial(INFERERS[name], cfg.k, cfg.seed), cfg.cross_fit,
+                                      cfg.seed)  # fmt: skip
             self.inferers_[name] = inferer.fit(
                 fit_sig, labels[is_fit], rows[is_fit], suite_ids[is_fit], len(self.suites_)
             )
@@ -542,6 +569,7 @@ class AnalysisEngine(KindShares):
             "inference": {
                 "method": self.method_,
                 "k": self.config.k,
+                "cross_fit": self.config.cross_fit,
                 "suites": self.suites_,
                 "heldout": {m: r.to_dict() for m, r in self.heldout_.items()},
             },
