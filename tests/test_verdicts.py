@@ -3,6 +3,8 @@ reason for each flag, and actions that follow only the flags."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -870,22 +872,13 @@ def _suite_posteriors(means: np.ndarray, n: int, rng: np.random.Generator) -> np
     return p / p.sum(1, keepdims=True)
 
 
-def _agreeing_mix(
-    counts: dict[str, tuple[int, int]],
-    lookalike: dict[str, float] | None = None,
-    corrupted: tuple[int, int] = (737, 250),
-    sharpness: float = 2.5,
-    per_suite: int = 250,
-    recall: dict[str, float] | None = None,
-) -> tuple[AnalysisEngine, np.ndarray, list[str], float]:
-    """``corrupted`` rows (5% by default) among the rows whose label is their neighbours'
-    plurality and among the others. The agreeing rows are otherwise clean ones like the clean
-    probes; the others are label errors and clean rows the probes do not stand for (partly
-    mislabeled-, partly random-looking, not corrupted-looking at all). ``sharpness``: the
-    corrupted rows' logit for their own suite (the probes' is 2.5); ``per_suite``: held-out
-    probes per suite. Returns the engine fitted with the suites' agreement ``counts`` (and the
-    share of inputs that look like each kind's transform, ``lookalike``, found at ``recall``),
-    the shares estimated over every row, the suites and the truth."""
+@functools.cache
+def _agreeing_rows(
+    corrupted: tuple[int, int], sharpness: float, per_suite: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The mix of :func:`_agreeing_mix` (read-only, shared by the tests that draw the same
+    one): the real rows' and held-out probes' posteriors, the probes' suites, which real rows
+    agree with their neighbours, and the shares EM estimates over every row."""
     rng = np.random.default_rng(11)
     engine = _engine_with_share(0.0)
     suites = engine.suites_
@@ -906,13 +899,36 @@ def _agreeing_mix(
              (noisy, corrupted[1]), (means[mis], 2_000), (ambiguous, 2_750)]  # fmt: skip
     real = np.vstack([_suite_posteriors(m, n, rng) for m, n in parts])
     agrees = np.r_[np.ones(14_000 + corrupted[0], bool), np.zeros(4_750 + corrupted[1], bool)]
-    train = np.full(k, 1.0 / k)
-    engine._fit_prevalence(real, heldout, suite_of, train, None)
-    everywhere = engine.prevalence_.share.copy()
+    engine._fit_prevalence(real, heldout, suite_of, np.full(k, 1.0 / k), None)
+    out = (real, heldout, suite_of, agrees, engine.prevalence_.share.copy())
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
+def _agreeing_mix(
+    counts: dict[str, tuple[int, int]],
+    lookalike: dict[str, float] | None = None,
+    corrupted: tuple[int, int] = (737, 250),
+    sharpness: float = 2.5,
+    per_suite: int = 250,
+    recall: dict[str, float] | None = None,
+) -> tuple[AnalysisEngine, np.ndarray, list[str], float]:
+    """``corrupted`` rows (5% by default) among the rows whose label is their neighbours'
+    plurality and among the others. The agreeing rows are otherwise clean ones like the clean
+    probes; the others are label errors and clean rows the probes do not stand for (partly
+    mislabeled-, partly random-looking, not corrupted-looking at all). ``sharpness``: the
+    corrupted rows' logit for their own suite (the probes' is 2.5); ``per_suite``: held-out
+    probes per suite. Returns the engine fitted with the suites' agreement ``counts`` (and the
+    share of inputs that look like each kind's transform, ``lookalike``, found at ``recall``),
+    the shares estimated over every row, the suites and the truth."""
+    real, heldout, suite_of, agrees, everywhere = _agreeing_rows(corrupted, sharpness, per_suite)
+    engine = _engine_with_share(0.0)
+    train = np.full(len(engine.suites_), 1.0 / len(engine.suites_))
     engine._fit_prevalence(
         real, heldout, suite_of, train, None, Agreement(agrees, counts, lookalike, recall)
     )
-    return engine, everywhere, list(suites), sum(corrupted) / real.shape[0]
+    return engine, everywhere, list(engine.suites_), sum(corrupted) / real.shape[0]
 
 
 def test_an_input_kind_is_measured_among_the_rows_whose_label_their_neighbours_share() -> None:
