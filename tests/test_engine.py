@@ -4,14 +4,17 @@ examples table and summary, and every value is a function of its row alone."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from stratigraphy import DynamicsStore, ProbeConfig, RunConfig, analyze, analyze_store, run
 from stratigraphy.analysis.engine import AnalysisEngine, InferenceConfig, analyze_source
+from stratigraphy.analysis.inference import CrossFitted, KNNInferer, stratified_folds
 from stratigraphy.analysis.sources import ArraySource
 from stratigraphy.data.noise import plant_label_noise
 from stratigraphy.probes.build import build_probes
@@ -137,17 +140,13 @@ def test_classifier_rows_do_not_depend_on_their_batch(n_suites: int) -> None:
 
 def _resplit(probed, seed: int):  # type: ignore[no-untyped-def]
     """The same probes with their fitting and held-out halves drawn again."""
-    import dataclasses
-
-    import pyarrow as pa
-
     role = np.asarray(probed.probes.column("role").to_pylist(), dtype=object)
     pooled = np.flatnonzero(role != "calibration")
     rng = np.random.default_rng(seed)
     role[pooled] = np.where(rng.random(pooled.size) < 0.5, "fit", "heldout")
     table = probed.probes
     table = table.set_column(table.schema.get_field_index("role"), "role", pa.array(list(role)))
-    return dataclasses.replace(probed, probes=table)
+    return replace(probed, probes=table)
 
 
 def test_cross_fitted_verdicts_do_not_depend_on_the_held_out_half(recorded) -> None:  # type: ignore[no-untyped-def]
@@ -163,8 +162,6 @@ def test_cross_fitted_verdicts_do_not_depend_on_the_held_out_half(recorded) -> N
 
 
 def test_a_cross_fitted_probe_is_judged_by_the_copy_that_never_saw_it(recorded) -> None:  # type: ignore[no-untyped-def]
-    from stratigraphy.analysis.inference import CrossFitted, KNNInferer, stratified_folds
-
     out, probed, _ = recorded
     signals = DynamicsStore(out / "dynamics").read_all()
     rows, suites = probed.probe_rows, probed.suite_ids()

@@ -366,10 +366,8 @@ class AnalysisEngine(KindShares):
         self.inferers_: dict[str, Inferer] = {}
         cfg = self.config
         for name in cfg.methods:
-            inferer: Inferer = INFERERS[name](cfg.k, cfg.seed)
-            if cfg.cross_fit > 1:
-                inferer = CrossFitted(partial(INFERERS[name], cfg.k, cfg.seed), cfg.cross_fit,
-                                      cfg.seed)  # fmt: skip
+            make = partial(INFERERS[name], cfg.k, cfg.seed)
+            inferer = CrossFitted(make, cfg.cross_fit, cfg.seed) if cfg.cross_fit > 1 else make()
             self.inferers_[name] = inferer.fit(
                 fit_sig, labels[is_fit], rows[is_fit], suite_ids[is_fit], len(self.suites_)
             )

@@ -112,10 +112,10 @@ def lookalikes_by_kind(ctx: TransformContext, suites: tuple[str, ...], seed: int
     if z.shape[1] > MAX_DETECTOR_DIMS:
         rows = rng.choice(n, min(n, 20_000), replace=False)
         pca = PCA(PCA_DIMS, svd_solver="randomized", random_state=seed).fit(z[rows])
+    scale = (mean, std, pca)
     for kind in kinds:
         transform = SUITES[kind].transform
         assert transform is not None
-        scale = (mean, std, pca)
         originals, sources = rng.choice(n, m, replace=False), rng.choice(n, m, replace=False)
         made = _transformed(ctx, transform, sources, rng, scale)
         detector = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3_000))
