@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from stratigraphy.analysis import prevalence
 from stratigraphy.analysis.confusions import pair_weights
 from stratigraphy.analysis.engine import AnalysisEngine, InferenceConfig
 from stratigraphy.analysis.flags import (
@@ -58,6 +59,28 @@ def test_em_recovers_the_data_priors_from_balanced_posteriors() -> None:
     estimate = em_priors(proba, balanced)
     assert np.abs(estimate - truth).max() < 0.02
     assert np.abs(naive - truth).max() > 0.05  # the argmax count is what a user cannot believe
+
+
+@pytest.mark.parametrize("cells", [1 << 22, 64])
+def test_em_fits_many_resamplings_together_as_it_fits_each(
+    cells: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bootstrap's resamplings are fitted in one batch (rows in blocks where the batch
+    would not fit at once): each gives the priors fitted on its weights alone."""
+    proba, _ = _posteriors(np.array([0.7, 0.25, 0.05]), 2_000, seed=5)
+    whole = em_priors(proba, np.full(3, 1 / 3))
+    monkeypatch.setattr(prevalence, "_BLOCK_CELLS", cells)
+    rng = np.random.default_rng(6)
+    weights = rng.multinomial(2_000, np.full(2_000, 1 / 2_000), size=7).astype(float)
+    weights[3] = 1.0  # one resampling that is the data itself
+    start = np.array([0.5, 0.3, 0.2])
+    together = em_priors(proba, np.full(3, 1 / 3), weights, start)
+    assert together.shape == (7, 3)
+    for w, fitted in zip(weights, together, strict=True):
+        np.testing.assert_allclose(fitted, em_priors(proba, np.full(3, 1 / 3), w, start),
+                                   atol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(together[3], whole, atol=1e-6)
+    assert np.ptp(together[:, 0]) > 1e-3  # the resamplings differ, so the batch is not one fit
 
 
 @pytest.mark.parametrize("method", ["bbse", "em"])

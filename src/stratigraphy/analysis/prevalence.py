@@ -15,7 +15,7 @@ adjusted to the priors by Bayes' rule. Measurements: ``docs/benchmarks.md``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -30,6 +30,7 @@ EM_TOLERANCE = 1e-7
 BOOTSTRAP_ROUNDS = 200
 INTERVAL = 0.95
 _FLOOR = 1e-12
+_BLOCK_CELLS = 1 << 22
 
 
 def adjust_posteriors(
@@ -50,19 +51,38 @@ def em_priors(
     start: np.ndarray | None = None,
 ) -> np.ndarray:
     """Saerens et al.'s EM: the class priors under which the adjusted posteriors average to the
-    priors themselves (``weights``: per-row counts, for the bootstrap; ``start``: first guess)."""
+    priors themselves (``weights``: per-row counts, for the bootstrap, or B×N of them for B
+    resamplings fitted together, giving B×K priors; ``start``: first guess)."""
     p = np.asarray(proba, np.float64)
     w = np.ones(p.shape[0]) if weights is None else np.asarray(weights, np.float64)
+    batch = w.reshape(-1, p.shape[0])
     train = np.maximum(np.asarray(train_priors, np.float64), _FLOOR)
-    priors = train.copy() if start is None else np.asarray(start, np.float64)
+    first = train if start is None else np.asarray(start, np.float64)
+    priors = np.tile(first, (batch.shape[0], 1))
+    out, active = priors.copy(), np.arange(batch.shape[0])
+    total = batch.sum(1)
     for _ in range(EM_ITERATIONS):
-        adjusted = p * (priors / train)
-        adjusted /= np.maximum(adjusted.sum(1, keepdims=True), _FLOOR)
-        new = (w[:, None] * adjusted).sum(0) / w.sum()
-        if np.abs(new - priors).max() < EM_TOLERANCE:
-            return new
-        priors = new
-    return priors
+        ratio = priors[active] / train
+        mass = np.zeros_like(ratio)
+        for rows in _row_blocks(p.shape[0], active.size):
+            depth = np.maximum(p[rows] @ ratio.T, _FLOOR)
+            mass += (batch[active, rows] / depth.T) @ p[rows]
+        new = ratio * mass / total[active, None]
+        done = np.abs(new - priors[active]).max(1) < EM_TOLERANCE
+        out[active[done]] = new[done]
+        priors[active] = new
+        active = active[~done]
+        if active.size == 0:
+            break
+    out[active] = priors[active]
+    return out if w.ndim == 2 else out[0]
+
+
+def _row_blocks(n: int, width: int) -> list[slice]:
+    """Row slices of at most ``_BLOCK_CELLS`` / ``width`` rows each: the N×B product of the
+    resamplings held in parts (32 MiB each), not whole for millions of rows."""
+    step = max(1, _BLOCK_CELLS // max(width, 1))
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 
 @dataclass
@@ -178,16 +198,16 @@ def shift_priors(
     return np.asarray(pi / max(pi.sum(), _FLOOR))
 
 
-def _bootstrap(
-    once: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    n: int, m: int, rng: np.random.Generator, rounds: int,
-) -> np.ndarray:  # fmt: skip
-    """``rounds`` estimates, each on real rows and held-out probes drawn with replacement."""
-    return np.stack(
-        [once(rng.multinomial(n, np.full(n, 1.0 / n)).astype(np.float64),
-              rng.multinomial(m, np.full(m, 1.0 / m)).astype(np.float64))
-         for _ in range(rounds)]
-    )  # fmt: skip
+def _resamplings(
+    n: int, m: int, rng: np.random.Generator, rounds: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``rounds`` draws with replacement of the real rows and of the held-out probes, as
+    counts per row (rounds×N and rounds×M), drawn alternately, one pair per round."""
+    draws = [(rng.multinomial(n, np.full(n, 1.0 / n)), rng.multinomial(m, np.full(m, 1.0 / m)))
+             for _ in range(rounds)]  # fmt: skip
+    real, probes = zip(*draws, strict=True) if draws else ((), ())
+    return (np.array(real, np.float64).reshape(rounds, n),
+            np.array(probes, np.float64).reshape(rounds, m))  # fmt: skip
 
 
 def estimate_prevalence(
@@ -214,8 +234,9 @@ def estimate_prevalence(
     present = np.ones(proba.shape[1], dtype=bool)
     shift_high = np.ones(proba.shape[1])
     if method != "em":
-        draws = _bootstrap(lambda w, hw: shift_priors(proba, heldout, heldout_suite, w, hw),
-                           n, m, rng, rounds)  # fmt: skip
+        real, probes = _resamplings(n, m, rng, rounds)
+        draws = np.stack([shift_priors(proba, heldout, heldout_suite, w, hw)
+                          for w, hw in zip(real, probes, strict=True)])  # fmt: skip
         low, high = np.quantile(draws, [tail, 1.0 - tail], axis=0)
         if method == "bbse":
             shift = shift_priors(proba, heldout, heldout_suite)
@@ -226,7 +247,7 @@ def estimate_prevalence(
     train = np.where(present, train_priors, 0.0)
     sub = proba * present
     share = em_priors(sub, train)
-    draws = _bootstrap(lambda w, hw: em_priors(sub, train, w, share), n, m, rng, rounds)
+    draws = em_priors(sub, train, _resamplings(n, m, rng, rounds)[0], share)
     low, high = np.quantile(draws, [tail, 1.0 - tail], axis=0)
     high = np.where(present, high, shift_high)
     return Prevalence(list(suites), share, low, high, n)
