@@ -21,6 +21,7 @@ from stratigraphy.analysis.flags import (
     flagged_at,
     mixture_proportion,
     mixture_proportion_interval,
+    probe_reach,
 )
 from stratigraphy.analysis.mislabel import CONSENSUS, PROBE_FREE_SCORE
 from stratigraphy.analysis.prevalence import (
@@ -526,6 +527,24 @@ def test_the_probes_contradict_a_share_only_beyond_their_draw() -> None:
     probes = 2.0 + rng.standard_normal(250)
     assert not contradicts_share(real, probes, 0.1) and contradicts_share(real, probes, 0.3)
     assert not contradicts_share(real, probes, 0.0)
+
+
+def test_made_probes_are_trusted_only_up_to_their_median() -> None:
+    """5% members whose evidence follows the probes' past the probes' median and falls short
+    of their top (inserted images against random-input probes), among rows far below: the
+    bound to the 80th percentile contradicts the true share and reads a fraction of it; to the
+    median, the reach of a synthetic suite's probes, it does not, and reads close to it."""
+    rng = np.random.default_rng(0)
+    probes = rng.uniform(0.0, 1.0, 500)
+    members = rng.uniform(0.0, 1.0, 1_000)
+    members = np.where(members > 0.6, 0.6 + 0.2 * (members - 0.6), members)
+    real = np.concatenate([members, rng.uniform(-1.0, -0.5, 19_000)])
+    far = probe_reach("mislabeled")
+    assert probe_reach("random_input") == 0.5 and far == probe_reach("corrupted") == 0.8
+    assert contradicts_share(real, probes, 0.05, reach=far)
+    assert mixture_proportion(real, probes, reach=far) < 0.02
+    assert not contradicts_share(real, probes, 0.05, reach=0.5)
+    assert 0.04 < mixture_proportion(real, probes, reach=0.5) <= 0.06
 
 
 def _fit_on_corrupted_posteriors(

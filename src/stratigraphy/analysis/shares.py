@@ -25,6 +25,8 @@ from stratigraphy.analysis.flags import (
     mixture_proportion,
     mixture_proportion_estimate,
     mixture_proportion_interval,
+    probe_reach,
+    reach_bounds,
 )
 from stratigraphy.analysis.mislabel import PROBE_FREE_SCORE
 from stratigraphy.analysis.prevalence import Prevalence, estimate_prevalence
@@ -203,10 +205,11 @@ class KindShares:
                 if o not in self.withheld_
             ]
             bounded.append(kind)
-            bound = mixture_proportion(real[kind], own, others=others)
+            bound, floor = reach_bounds(real[kind], own, kind, others)
             estimate = float(self.prevalence_.share[j])
-            contradicted = bound < estimate and contradicts_share(real[kind], own, estimate,
-                                                                  others)  # fmt: skip
+            contradicted = bound < estimate and contradicts_share(
+                real[kind], own, estimate, others, reach=probe_reach(kind)
+            )
             unlike = contradicted and estimate - bound > MPE_FALLBACK and bound < estimate / 2
             if suite_info(kind).label_wrong and unlike:
                 self.withheld_.append(kind)
@@ -214,9 +217,9 @@ class KindShares:
                 self._reweigh_share(kind, real[kind], own, own_weights, bound)
                 continue
             if contradicted:
-                self._cap_at_bound(kind, bound, real[kind], own, others, clean)
-            elif bound < estimate:
-                self._keep_above_bound(kind, bound)
+                self._cap_at_bound(kind, (bound, floor), real[kind], own, others, clean)
+            elif floor < estimate:
+                self._keep_above_bound(kind, bound, floor)
             elif bound > float(self.prevalence_.high[j]) and kind in self._input_kinds():
                 self._reach_bound(kind, bound)
         self._unflag_unestablished()
@@ -264,7 +267,7 @@ class KindShares:
                 )
 
     def _cap_at_bound(
-        self, kind: str, bound: float, real: np.ndarray, own: np.ndarray,
+        self, kind: str, bounds: tuple[float, float], real: np.ndarray, own: np.ndarray,
         others: list[tuple[float, np.ndarray]], clean: list[int],
     ) -> None:  # fmt: skip
         """A kind's share is its mixture bound where the probes contradict EM's estimate, the
@@ -276,10 +279,14 @@ class KindShares:
         they are 2 points apart. The flags assume the interval's lower end: at the bound itself
         the rows above the threshold that sets it all count as members, and where a few odd
         clean rows set it, they were all flagged (Fashion-MNIST with asymmetric noise: 7
-        random-input flags at 0.1%, every one a clean image)."""
+        random-input flags at 0.1%, every one a clean image). ``bounds``: the bound and the
+        interval's lowest (:func:`reach_bounds`)."""
         j = self.suites_.index(kind)
-        estimate, em_high = float(self.prevalence_.share[j]), float(self.prevalence_.high[j])
-        low, _ = mixture_proportion_interval(real, own, self.config.seed, others=others)
+        (bound, floor), em_high = bounds, float(self.prevalence_.high[j])
+        estimate = float(self.prevalence_.share[j])
+        low, _ = mixture_proportion_interval(real, own, self.config.seed, others=others,
+                                             reach=probe_reach(kind))  # fmt: skip
+        low = min(low, floor)
         self.prevalence_ = self.prevalence_.with_share(j, bound, low, em_high, into=clean or None)
         if bound > 0:
             self.flag_scale_[kind] = min(low, bound) / bound
@@ -292,7 +299,7 @@ class KindShares:
                 f"look more like {kind} examples than the data's own do)."
             )
 
-    def _keep_above_bound(self, kind: str, bound: float) -> None:
+    def _keep_above_bound(self, kind: str, bound: float, floor: float) -> None:
         """EM's share stays where it lies above the mixture bound by no more than the probes'
         draw explains (:func:`contradicts_share`); the interval reaches down to the bound, and
         a note says so where they are 2 points apart. The flags do not take EM's share: once a
@@ -303,14 +310,16 @@ class KindShares:
         calibration probes (drawn like the data's own errors) flags at the larger of the bound
         and EM's lower end; any other kind at the bound: its probes are made, not drawn, and
         where they reach further than the data's members a share above the bound lets false
-        flags in (the Fashion-MNIST mix's random input: 11% → 15% false at EM's lower end)."""
+        flags in (the Fashion-MNIST mix's random input: 11% → 15% false at EM's lower end).
+        ``floor``: the bound a synthetic kind's members may fall short of (:func:`reach_bounds`),
+        its interval's lowest and its flags' share."""
         j = self.suites_.index(kind)
         estimate = float(self.prevalence_.share[j])
         drawn = bool(suite_info(kind).label_wrong) and self.calibration_probes_
-        for_flags = max(bound, float(self.prevalence_.low[j])) if drawn else bound
+        for_flags = max(bound, float(self.prevalence_.low[j])) if drawn else floor
         self.flag_scale_[kind] = for_flags / estimate
         self.prevalence_ = self.prevalence_.with_share(
-            j, estimate, min(float(self.prevalence_.low[j]), bound),
+            j, estimate, min(float(self.prevalence_.low[j]), floor),
             float(self.prevalence_.high[j]), into=[],
         )  # fmt: skip
         if estimate - bound > MPE_FALLBACK:
