@@ -1062,6 +1062,45 @@ def test_a_detector_that_misses_most_transforms_reads_no_share_off_its_count() -
     assert shares[2] == pytest.approx(0.05)
 
 
+@pytest.mark.parametrize(
+    ("found", "recall", "held"),
+    [(0.0005, 0.93, True), (0.0, 0.93, True), (0.05, 0.93, False), (0.0005, 0.3, False)],
+)
+def test_a_trajectory_share_of_an_input_kind_is_held_to_what_the_inputs_show(
+    found: float, recall: float, held: bool
+) -> None:
+    """Clean rows of which 5% look like the corrupted probes to the inferers, the probes not
+    keeping their neighbours' label (the embedded digits at seed 2: EM read 5.1% corrupted;
+    here about 4%):
+    where the detector, finding most fresh transforms, finds almost no input like them, the
+    share is its count over its recall, a note says so and the interval reaches EM's reading;
+    where it finds as many as EM reads, or misses most transforms, EM's share stands."""
+    rng = np.random.default_rng(3)
+    engine = _engine_with_share(0.0)
+    suites = engine.suites_
+    k = len(suites)
+    means = 5.0 * np.eye(k)
+    heldout = np.vstack([_suite_posteriors(means[j], 250, rng) for j in range(k)])
+    parts = [(means[suites.index("typical")], 9_500), (means[suites.index("atypical")], 9_500),
+             (means[suites.index("corrupted")], 1_000)]  # fmt: skip
+    real = np.vstack([_suite_posteriors(m, n, rng) for m, n in parts])
+    counts = {"corrupted": (25, 250), "random_input": (25, 250)}
+    agreement = Agreement(np.ones(real.shape[0], bool), counts, {"corrupted": found},
+                          {"corrupted": recall})  # fmt: skip
+    engine._fit_prevalence(real, heldout, np.repeat(np.arange(k), 250), np.full(k, 1 / k), None,
+                           agreement)  # fmt: skip
+    j = suites.index("corrupted")
+    prevalence = engine.prevalence_
+    share, low, high = (float(a[j]) for a in (prevalence.share, prevalence.low, prevalence.high))
+    noted = any("taken from the inputs" in n for n in engine.prevalence_notes_)
+    assert engine.measured_where_agreeing_ == () and prevalence.share.sum() == pytest.approx(1.0)
+    assert noted == held
+    if held:
+        assert share == pytest.approx(found / recall) and low == found and high > 0.03
+    else:
+        assert abs(share - 0.05) < 0.015
+
+
 @pytest.mark.parametrize("found", [0.03, 0.0, None])
 def test_the_inputs_not_the_bootstrap_say_whether_an_agreeing_kind_is_there(
     found: float | None,
