@@ -187,12 +187,12 @@ def contradicts_share(
 def probe_reach(kind: str) -> float:
     """How far up its probes' evidence a kind's members are taken to reach as often as the
     probes do: the bound's thresholds run to this quantile. Probes drawn from the data or made
-    from its examples, to their 80th percentile; probes made from nothing the data holds
-    (``synthetic`` suites: random inputs) to their median. Such probes are the most extreme of
-    their kind, and the data's members reach their top less often: the Fashion-MNIST mix's
-    inserted digits pass the random-input probes' median at 37% and their 80th percentile at 3%
-    (seed 7), so the bound to the 80th read 0.0% against 3.05% and cut EM's 3.7% to it; to
-    the median it reads 2.0% (docs/benchmarks.md)."""
+    from one of its examples each, to their 80th percentile; probes of no one example
+    (``synthetic`` suites: random inputs, patches shuffled and examples blended) to their
+    median. Such probes are the most extreme of their kind, and the data's members reach their
+    top less often: the Fashion-MNIST mix's inserted digits pass the random-input probes' median
+    at 37% and their 80th percentile at 3% (seed 7), so the bound to the 80th read 0.0% against
+    3.05% and cut EM's 3.7% to it; to the median it reads 2.0% (docs/benchmarks.md)."""
     return SYNTHETIC_REACH if suite_info(kind).origin == "synthetic" else MPE_QUANTILES[1]
 
 
