@@ -547,6 +547,36 @@ def test_made_probes_are_trusted_only_up_to_their_median() -> None:
     assert 0.04 < mixture_proportion(real, probes, reach=0.5) <= 0.06
 
 
+def test_a_random_input_share_its_probes_top_does_not_bear_out_is_kept_and_flags_less() -> None:
+    """1.5% of the rows follow the random-input probes' evidence up to their 60th percentile
+    and fall short of their top, as EM says: the share stays (the median's bound does not
+    contradict it), its interval reaches down to the share that reaches the top, the flags
+    assume that one (almost none here), and a note says so."""
+    rng = np.random.default_rng(2)
+    engine = _engine_with_share(0.0)
+    suites, k = engine.suites_, len(engine.suites_)
+    j, typ = suites.index("random_input"), suites.index("typical")
+    prior = engine.prevalence_.share.copy()
+    prior[j], prior[typ] = 0.015, prior[typ] - 0.015
+    engine.prevalence_ = Prevalence(suites, prior, prior, prior, 20_000)
+    member = rng.random(20_000) < 0.015
+    evidence = rng.uniform(0.0, 1.0, member.size)
+    evidence = np.where(evidence > 0.6, 0.6 + 0.2 * (evidence - 0.6), evidence)
+    real = np.zeros((member.size, k))
+    real[:, j] = np.where(member, evidence, rng.uniform(0.0, 0.01, member.size))
+    real[:, typ] = 1.0 - real[:, j]
+    probes = np.zeros((250, k))
+    probes[:, j] = rng.uniform(0.0, 1.0, 250)
+    probes[:, typ] = 1.0 - probes[:, j]
+    engine._fit_shares_and_flags(
+        (real, np.zeros(member.size)), (probes, np.zeros(250)),
+        np.full(250, "random_input", dtype=object), None,
+    )  # fmt: skip
+    assert engine.prevalence_.share[j] == pytest.approx(0.015)
+    assert engine.prevalence_.low[j] < 0.005 and engine.flag_scale_["random_input"] < 0.3
+    assert any("reach its top" in n for n in engine.notes_)
+
+
 def _fit_on_corrupted_posteriors(
     engine: AnalysisEngine, rng: np.random.Generator, members: float,
     member_range: tuple[float, float], rest_top: float,

@@ -329,6 +329,14 @@ class KindShares:
                 f"{kind} probes explains: EM's share is kept, and the interval reaches down to "
                 f"the bound. The flags assume {for_flags:.1%}, so they err on the side of fewer."
             )
+        elif floor < bound and estimate - floor >= ABSENT_NOTE:
+            self.notes_.append(
+                f"{estimate:.1%} of the examples are estimated {kind}, which the examples "
+                f"reaching the middle of the {kind} probes' evidence allow (up to {bound:.1%}), "
+                f"but only {floor:.1%} reach its top, which such examples seldom do, so either "
+                f"can be the truth: the interval reaches down to {floor:.1%}, and the flags "
+                f"assume that, so they err on the side of fewer."
+            )
 
     def _reach_bound(self, kind: str, bound: float) -> None:
         """The interval of an input kind (corrupted, random input) whose mixture bound lies
