@@ -430,11 +430,11 @@ class KindShares:
         most fresh transforms (``LOOKALIKE_RECALL``): a share the inputs do not bear out
         (:meth:`_borne_out`) becomes the detector's count over its recall, the freed share
         going to the ``clean`` kinds, and the trajectories' reading stays the interval's upper
-        end. On the embedded digits, where noisy 8×8 images lose their class and the corrupted
-        probes are told from clean ones at 0.74, seed 2's shift estimate passed the presence
-        test (above zero in 98.5% of its bootstrap, 97.5% needed) and EM read 5.1% corrupted
-        digits, interval 3.0-14.6%, where the detector, finding 93% of fresh transforms, found
-        one image (docs/benchmarks.md)."""
+        end (with a note from ``ABSENT_NOTE``). On the embedded digits, where noisy 8×8 images
+        lose their class and the corrupted probes are told from clean ones at 0.74, seed 2's
+        shift estimate passed the presence test (above zero in 98.5% of its bootstrap, 97.5%
+        needed) and EM read 5.1% corrupted digits, interval 3.0-14.6%, where the detector,
+        finding 93% of fresh transforms, found one image (docs/benchmarks.md)."""
         lookalike = agreement.lookalike or {}
         for kind, recall in (agreement.recall or {}).items():
             if (kind in self.measured_where_agreeing_ or kind not in self.suites_
@@ -448,6 +448,8 @@ class KindShares:
             self.prevalence_ = self.prevalence_.with_share(
                 j, counted, lookalike[kind], share, into=list(clean)
             )
+            if share < ABSENT_NOTE:
+                continue
             self.prevalence_notes_ = (
                 *self.prevalence_notes_,
                 f"{share:.1%} of the examples look like the {kind} probes to the inferers, but "
