@@ -62,6 +62,20 @@ class Agreement(NamedTuple):
                    {k: c / n for k, c in probed.lookalikes.items()},
                    dict(probed.lookalike_recall))  # fmt: skip
 
+    def counted(self) -> dict[str, float]:
+        """Per kind, the share of the examples like its transform over the detector's recall
+        on fresh ones (adjusted classify and count), where that recall is at least
+        ``LOOKALIKE_RECALL``: a detector that misses most transforms reads no share."""
+        lookalike = self.lookalike or {}
+        return {k: min(1.0, lookalike[k] / r) for k, r in (self.recall or {}).items()
+                if k in lookalike and r >= LOOKALIKE_RECALL}  # fmt: skip
+
+
+def inputs_bear_out(found: float, share: float) -> bool:
+    """Whether ``found``, the share of the inputs like a kind's transform, bears out ``share``
+    of the kind: at least ``LOOKALIKE_RECALL`` of it."""
+    return found >= LOOKALIKE_RECALL * share
+
 
 def mostly_agree(agreeing: int, probes: int, level: float = AGREEING_LEVEL) -> bool:
     """Whether more than half of a suite's probes keep their neighbours' label, at one-sided
@@ -435,16 +449,14 @@ class KindShares:
         shift estimate passed the presence test (above zero in 98.5% of its bootstrap, 97.5%
         needed) and EM read 5.1% corrupted digits, interval 3.0-14.6%, where the detector,
         finding 93% of fresh transforms, found one image (docs/benchmarks.md)."""
-        lookalike = agreement.lookalike or {}
-        for kind, recall in (agreement.recall or {}).items():
-            if (kind in self.measured_where_agreeing_ or kind not in self.suites_
-                    or kind not in lookalike or recall < LOOKALIKE_RECALL):  # fmt: skip
+        lookalike, recall = agreement.lookalike or {}, agreement.recall or {}
+        for kind, counted in agreement.counted().items():
+            if kind in self.measured_where_agreeing_ or kind not in self.suites_:
                 continue
             j = self.suites_.index(kind)
             share = float(self.prevalence_.share[j])
-            if lookalike[kind] >= LOOKALIKE_RECALL * share:
+            if inputs_bear_out(lookalike[kind], share):
                 continue
-            counted = min(1.0, lookalike[kind] / recall)
             self.prevalence_ = self.prevalence_.with_share(
                 j, counted, lookalike[kind], share, into=list(clean)
             )
@@ -454,7 +466,7 @@ class KindShares:
                 *self.prevalence_notes_,
                 f"{share:.1%} of the examples look like the {kind} probes to the inferers, but "
                 f"only {lookalike[kind]:.1%} of the inputs look like the {kind} transform (the "
-                f"detector finds {recall:.0%} of fresh ones): the {kind} share is taken from "
+                f"detector finds {recall[kind]:.0%} of fresh ones): the {kind} share is taken from "
                 f"the inputs ({counted:.1%}), and its interval reaches the inferers' reading.",
             )
 
@@ -490,8 +502,7 @@ class KindShares:
         share, its lower end reaching the detector's count; where the count is not known
         either, shift estimation's bootstrap decides whether the kind is there."""
         agrees, lookalike = agreement.agrees, agreement.lookalike or {}
-        counted = {k: min(1.0, lookalike[k] / r) for k, r in (agreement.recall or {}).items()
-                   if k in lookalike and r >= LOOKALIKE_RECALL}  # fmt: skip
+        counted = agreement.counted()
         kinds = [k for k in self._input_kinds()
                  if mostly_agree(*agreement.counts.get(k, (0, 0)))]  # fmt: skip
         if not kinds or agrees.sum() < MIN_AGREEING_ROWS:
@@ -543,7 +554,7 @@ class KindShares:
         where none was planted and the detector finds no tweet like the probes
         (docs/benchmarks.md). Not known (a plan saved before it was recorded): taken."""
         found = lookalike.get(kind)
-        if found is None or found >= LOOKALIKE_RECALL * share:
+        if found is None or inputs_bear_out(found, share):
             return True
         if share >= ABSENT_NOTE:
             instead = (
