@@ -26,6 +26,7 @@ from stratigraphy.analysis.example_table import ExampleTable
 from stratigraphy.analysis.flags import (
     BAG_ROUNDS,
     DEFAULT_FDR,
+    CalibrationMix,
     MixtureFlagger,
     withholds_wrong_labels,
 )
@@ -405,7 +406,8 @@ class AnalysisEngine(KindShares):
             kinds, {k: probes[k][probe_suite == k] for k in kinds}, reference,
             {k: among[k] for k in kinds}, self.config.fdr,
             {k: {j: probes[k][probe_suite == j] for j in kinds if j != k} for k in kinds},
-            tuple(self.withheld_), self._restored(probes, probe_suite, share), self.config.seed,
+            tuple(self.withheld_), self._calibration_mix(probes, probe_suite, share),
+            self.config.seed,
             self.config.flag_draws,
         )  # fmt: skip
 
@@ -416,26 +418,40 @@ class AnalysisEngine(KindShares):
         (:meth:`_unflag_unestablished`)."""
         return {k: v * self.flag_scale_.get(k, 1.0) for k, v in shares.items()}
 
-    def _restored(
+    def _calibration_mix(
         self, probes: dict[str, np.ndarray], probe_suite: np.ndarray, share: dict[str, float]
-    ) -> dict[str, tuple[float, np.ndarray, float]]:
+    ) -> dict[str, CalibrationMix]:
         """For each wrong-label kind measured against calibration probes (drawn from any
-        example), the share of them a new label made correct (π/(C − 1): see
-        :mod:`stratigraphy.analysis.flags`), the clean suites' probes' evidence and the share of
-        those that are the kind's members (:meth:`_unmix_suites`)."""
+        example), what they hold besides its members (see :mod:`stratigraphy.analysis.flags`):
+        the share a new label made correct (π/(C − 1)) with the clean suites' probes' evidence
+        and the share of those that are the kind's members (:meth:`_unmix_suites`); and the
+        probes drawn from an input kind's members, at the lower end of that kind's interval,
+        scoring like the random-input probes (an input its label does not fit; a kind's own
+        probes where there are none)."""
         if not self.calibration_probes_ or self.n_classes_ < 2:
             return {}
         clean = np.isin(probe_suite, self._clean_suites())
         counts = {s: int((probe_suite == s).sum()) for s in self._clean_suites()}
         wrong = sum(share[k] for k in self._flag_kinds() if suite_info(k).label_wrong)
+        inputs = self._input_kinds()
+        odd = [s for s in inputs if suite_info(s).origin == "synthetic"]
 
         def members(kind: str) -> float:
             target = self.suites_.index(kind)
             parts = {self.suites_[s]: p for s, t, p, _, _ in self.unmixing_ if t == target}
             return sum(parts.get(s, 0.0) * n for s, n in counts.items()) / max(clean.sum(), 1)
 
-        return {k: (wrong / (self.n_classes_ - 1), probes[k][clean], members(k))
-                for k in self._flag_kinds() if suite_info(k).label_wrong}  # fmt: skip
+        def scored(kind: str, like: str) -> np.ndarray:
+            return probes[kind][np.isin(probe_suite, odd or [like])]
+
+        return {
+            k: CalibrationMix(
+                wrong / (self.n_classes_ - 1), probes[k][clean], members(k),
+                tuple((float(self.prevalence_.low[self.suites_.index(j)]), scored(k, j))
+                      for j in inputs),
+            )
+            for k in self._flag_kinds() if suite_info(k).label_wrong
+        }  # fmt: skip
 
     def adjusted(self, best: np.ndarray) -> np.ndarray:
         """The chosen inferer's posteriors under the kinds' priors on the real data."""
