@@ -663,7 +663,7 @@ def test_probes_drawn_from_odd_inputs_are_discounted() -> None:
     them are odd inputs under a new label, scoring like the random-input probes (~N(1.5, 0.5)).
     Taken at face value they understate the members' evidence and the flags run far under the
     level; discounting them at a share below theirs (6%) flags more, still at the level on
-    average over the seeds."""
+    average over the seeds, and the summary says what was discounted."""
     false_shares, gain = [], []
     for seed in range(20):
         rng = np.random.default_rng(seed)
@@ -673,13 +673,14 @@ def test_probes_drawn_from_odd_inputs_are_discounted() -> None:
         probes = np.where(odd, 1.5 + 0.5 * rng.standard_normal(250), 3 + rng.standard_normal(250))
         random_probes = 1.5 + 0.5 * rng.standard_normal(500)
         flags = []
-        for mix in (None, {"x": CalibrationMix(inputs=((0.06, random_probes),))}):
+        for mix in (None, {"x": CalibrationMix(inputs=(("odd", 0.06, random_probes),))}):
             flagger = MixtureFlagger.fit(["x"], {"x": probes}, {"x": score}, {"x": 0.1}, mix=mix)
             flags.append(flagger.flag(flagger.q_values({"x": score})["x"]))
         false_shares.append((kind[flags[1]] == 0).mean())
         gain.append(flags[1].sum() / max(flags[0].sum(), 1))
     assert np.mean(false_shares) <= 0.1 + 0.01
     assert np.median(gain) > 1.1
+    assert flagger.summary()["probes_discounted"] == {"x": {"restored": 0.0, "odd": 0.06}}
 
 
 def test_the_mixture_bound_takes_off_other_kinds_members_that_reach_the_evidence() -> None:

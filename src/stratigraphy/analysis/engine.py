@@ -447,7 +447,7 @@ class AnalysisEngine(KindShares):
         return {
             k: CalibrationMix(
                 wrong / (self.n_classes_ - 1), probes[k][clean], members(k),
-                tuple((float(self.prevalence_.low[self.suites_.index(j)]), scored(k, j))
+                tuple((j, float(self.prevalence_.low[self.suites_.index(j)]), scored(k, j))
                       for j in inputs),
             )
             for k in self._flag_kinds() if suite_info(k).label_wrong

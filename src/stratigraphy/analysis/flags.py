@@ -60,7 +60,7 @@ and it let 15–45% false flags through at ``fdr`` 0.1 (docs/benchmarks.md).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -264,13 +264,17 @@ class CalibrationMix:
     """What a wrong-label kind's calibration probes hold besides its members (see the module's
     docstring): ``restored``, the share ε a new label made correct, scoring like the clean
     suites' probes (evidence ``clean``, a share ``contamination`` of them the kind's members);
-    ``inputs``, per input kind the share δ of the probes drawn from its members and the
-    evidence they score like."""
+    ``inputs``, per input kind its name, the share δ of the probes drawn from its members and
+    the evidence they score like."""
 
     restored: float = 0.0
     clean: np.ndarray | None = None
     contamination: float = 0.0
-    inputs: tuple[tuple[float, np.ndarray], ...] = ()
+    inputs: tuple[tuple[str, float, np.ndarray], ...] = ()
+
+    def shares(self) -> dict[str, float]:
+        """The shares of the probes taken for non-members: restored, and per input kind."""
+        return {"restored": float(self.restored), **{k: float(d) for k, d, _ in self.inputs}}
 
     def non_members(self, thresholds: np.ndarray) -> tuple[np.ndarray, float]:
         """The survival the non-members add to the probes' at each threshold, and the members'
@@ -281,7 +285,7 @@ class CalibrationMix:
             eps, c = min(self.restored, 0.5), min(self.contamination, 0.5)
             discount += eps * survival(np.sort(_finite(self.clean)), thresholds) / (1.0 - c)
             scale -= eps + eps * c / (1.0 - c)
-        for share, values in self.inputs:
+        for _, share, values in self.inputs:
             if share > 0 and np.size(values):
                 discount += share * survival(np.sort(_finite(values)), thresholds)
                 scale -= share
@@ -325,6 +329,7 @@ class MixtureFlagger:
     cuts: dict[str, KindCut]
     fdr: float = DEFAULT_FDR
     withheld: tuple[str, ...] = ()
+    discounted: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @classmethod
     def fit(
@@ -358,7 +363,8 @@ class MixtureFlagger:
                       fdr=fdr, seed=seed, rounds=rounds)
             for k in kinds
         }  # fmt: skip
-        return cls(kinds, cuts, fdr, tuple(withheld))
+        discounted = {k: m.shares() for k, m in mix.items() if k in kinds and k not in withheld}
+        return cls(kinds, cuts, fdr, tuple(withheld), discounted)
 
     def q_values(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {k: self.cuts[k].q_values(scores[k]) for k in self.kinds}
@@ -383,6 +389,7 @@ class MixtureFlagger:
                 for k, c in self.cuts.items()
             },  # fmt: skip
             "withheld": list(self.withheld),
+            "probes_discounted": self.discounted,
         }
 
 
