@@ -47,7 +47,7 @@ S_j its evidence, S_members = (S_probes − ε·S_cp / (1 − c) − Σ δ_j·S_
 too. In the Fashion-MNIST mix (8% of the sources such inputs) the uncorrected survival sat a
 tenth below the members' at the top of the evidence, and the flags ran at 0.006–0.080 false
 where the level is 0.1, catching 10–83% of the label errors; now 0.011–0.120 (0.058 on
-average) and 54–88% over eight seeds (docs/benchmarks.md).
+average) and 54–88% over eight seeds (eight more: 0.012–0.101; docs/benchmarks.md).
 
 π itself comes from the prevalence estimate, tightened by the same two distributions: since
 every probe-like share of the real rows is at most the share of members, π ≤ S_real(t) /
