@@ -831,13 +831,13 @@ def test_probes_relabelled_back_to_their_true_class_count_as_clean() -> None:
             assert "mislabeled" not in parts
 
 
-def test_the_source_folds_flags_hold_their_level_among_the_mostly_clean_sources() -> None:
+def test_the_source_folds_flags_hold_their_level_on_its_sources_drawn_at_random() -> None:
     """20% label errors, evidence ~N(3.5, 1) against N(0, 1). The examples to judge are 1,000
     drawn from a clean-looking pool (1 in 300 of its rows a label error) and 250 at random,
-    as the source fold's are. Flags fitted over every row at the data's 20% let a large share
-    of false flags through among them; fitted on them alone at their own share, the level
-    holds. ``source_shares`` expects the calibration part at the data's shares and the rest
-    at the pool's mean posterior under the data's priors."""
+    as the source fold's are. Flags fitted over those 1,250 at the data's 20% let a large share
+    of false flags through among them; fitted over every row but the pool's 1,000, a random
+    sample of the data, the level holds among the 250 (the pool's rows are never flagged: see
+    the run test)."""
     rng = np.random.default_rng(11)
     n = 20_000
     wrong = rng.random(n) < 0.2
@@ -851,28 +851,38 @@ def test_the_source_folds_flags_hold_their_level_among_the_mostly_clean_sources(
     pool = np.where(wrong, rng.random(n) < 0.001, rng.random(n) < 0.4)
     judged = np.zeros(n, dtype=bool)
     judged[rng.choice(np.flatnonzero(pool), 1000, replace=False)] = True
-    random_part = rng.choice(np.flatnonzero(~judged), 250, replace=False)
-    judged[random_part] = True
+    random_part = np.zeros(n, dtype=bool)
+    random_part[rng.choice(np.flatnonzero(~judged), 250, replace=False)] = True
+    judged |= random_part
     probes = 3.5 + rng.standard_normal(250)
     probe_args = (np.full((250, k), 1.0 / k), probes), np.full(250, "mislabeled", dtype=object)
     main = _engine_with_share(0.2)
     main._fit_shares_and_flags((posteriors, score), *probe_args, None, pool=pool)
-    data_share = main.prevalence_.share[cols["mislabeled"]]
-    pool_share = main.adjusted(posteriors)[pool, cols["mislabeled"]].mean()
-    shares = main.source_shares(np.isin(np.flatnonzero(judged), random_part))
-    assert shares["mislabeled"] == pytest.approx(0.2 * data_share + 0.8 * pool_share)
-    assert pool_share < data_share / 5 and shares["random_input"] == pytest.approx(0.0, abs=1e-6)
-    truth = {kind: 0.0 for kind in shares} | {"mislabeled": float(wrong[judged].mean())}
     false = []
-    for scope in (None, (judged, truth)):
+    for scope, among in ((judged, judged), (~(judged & ~random_part), random_part)):
         fold = _engine_with_share(0.2)
         fold._fit_shares_and_flags((posteriors, score), *probe_args, main, scope=scope)
         assert fold.flagger_ is not None
-        flags = judged & fold.flagger_.flag(fold.flagger_.cuts["mislabeled"].q_values(score))
+        flags = among & fold.flagger_.flag(fold.flagger_.cuts["mislabeled"].q_values(score))
         false.append((~wrong[flags]).mean())
         assert flags.sum() > 20
-    assert fold.flag_shares_ == truth
     assert false[0] > 0.2 and false[1] <= 0.12
+
+
+def test_the_fold_flags_none_of_its_sources_drawn_clean_looking(digits_run) -> None:
+    """The former sources drawn from the clean-looking pool get a verdict and posteriors but no
+    flag (no probe stands for their label errors), and the summary counts them; the
+    calibration probes' former sources, drawn at random, are flagged as any example."""
+    ex = digits_run.examples.to_pandas()
+    probes = pq.read_table(digits_run.out / "probes.parquet", columns=["role", "source"])
+    drawn = probes.to_pandas().query("role == 'calibration'").source
+    calibration = ex["index"].isin(drawn).to_numpy()
+    pool = (ex.row < 0).to_numpy() & ~calibration
+    assert pool.sum() > 0 and not ex.flagged[pool].any()
+    assert (ex.q_value[pool] == 1.0).all() and (ex.verdict[pool] == "clean").all()
+    assert ex.p_mislabeled[pool].notna().all()
+    assert digits_run.summary["source_fold"]["not_flagged"] == int(pool.sum())
+    assert ((ex.row < 0).to_numpy() & calibration).sum() > 0
 
 
 def test_the_flags_at_other_levels_are_read_off_the_same_q_values() -> None:

@@ -70,18 +70,6 @@ ENGINES = ("local", "ray")
 CROSS_FIT = 5
 
 
-@dataclass(frozen=True)
-class JudgedRows:
-    """The examples an engine is fitted to judge when they are not a random sample of its
-    data (the source fold's former probe sources, mostly drawn clean-looking): their indices
-    in the probed data, and each problem kind's expected share among them
-    (:meth:`AnalysisEngine.source_shares`). The flags' false-discovery rate holds over the
-    rows it is estimated on, so it is estimated on these, at these shares."""
-
-    examples: np.ndarray
-    shares: dict[str, float]
-
-
 @dataclass
 class InferenceConfig:
     """How verdicts are inferred: kNN's ``k``, the seed, the inferers to try, rows per chunk,
@@ -168,15 +156,14 @@ class AnalysisEngine(KindShares):
 
     def fit(
         self, source: SignalSource, probed: ProbedData, like: AnalysisEngine | None = None,
-        judged: JudgedRows | None = None,
+        unvouched: np.ndarray | None = None,
     ) -> AnalysisEngine:  # fmt: skip
         """Fit every inferer on the fitting probes, measure each on the held-out probes and keep
-        the best; choose ``mislabel_score`` on the held-out probes; fix the references that need
-        every row (ranks, the kinds' priors on the real data, the flags' false-discovery rates)
-        from the reference rows. ``like``: a fitted engine over the same data whose priors this
-        one shares (a second fold judging examples the first could not); ``judged``: the
-        examples this one is to judge, where they are not a random sample of its data: the
-        flags are fitted on them alone."""
+        the best; choose ``mislabel_score``; fix the references that need every row (ranks,
+        priors, the flags' error rates) from the reference rows. ``like``: a fitted engine over
+        the same data whose priors this one shares (a second fold); ``unvouched``: examples
+        (indices into the data) judged but never flagged, nor among the rows the flags are
+        fitted on (the source fold's clean-looking sources: :mod:`stratigraphy.folds`)."""
         self.config.validate()
         self.suites_ = list(probed.suites)
         self.n_classes_ = probed.n_classes
@@ -218,7 +205,8 @@ class AnalysisEngine(KindShares):
         weights = self._pair_weights(
             ref_sig["pred"][real], ref_labels[real], ref_proba[self.method_][real], probed, held
         )
-        scope = None if judged is None else (np.isin(examples, judged.examples), judged.shares)
+        spared = np.zeros(0, np.int64) if unvouched is None else unvouched
+        self.unvouched_, scope = probed.example_row[spared], ~np.isin(examples, spared)
         self._fit_shares_and_flags(
             (ref_proba[self.method_][real], ref_candidates[self.chosen_][real]),
             (proba[self.method_][held], candidates[self.chosen_][held]), names[held], like, pool,
@@ -282,21 +270,6 @@ class AnalysisEngine(KindShares):
         agreed = consensus(candidates, self.consensus_, self.candidate_ranks_)
         return {**candidates, CONSENSUS: agreed}
 
-    def source_shares(self, from_calibration: np.ndarray) -> dict[str, float]:
-        """Each problem kind's expected share among examples consumed as probe sources
-        (``from_calibration``: whether each was a calibration probe's source). Calibration
-        sources are drawn from any example, so they hold the kinds at the data's shares; the
-        others come from the clean-looking pool (:func:`consumed_pool`), which holds them at
-        the mean posterior of its rows under the data's priors (one step of Saerens et al.'s EM
-        from the data's priors; run to convergence it drives such rare kinds to 0). On
-        Fashion-MNIST with 20% and 40% symmetric noise this gives 4.8% and 8.4% label errors
-        among the sources against 4.3% and 9.1% (docs/benchmarks.md)."""
-        shares = dict(zip(self.suites_, self.prevalence_.share.tolist(), strict=True))
-        cal = np.asarray(from_calibration, dtype=bool)
-        part = float(cal.mean()) if cal.size else 1.0
-        pool = self.pool_shares_ or shares
-        return {k: part * shares[k] + (1.0 - part) * pool[k] for k in self._flag_kinds()}
-
     def _pair_weights(self, pred: np.ndarray, labels: np.ndarray, best: np.ndarray,
                       probed: ProbedData, held: np.ndarray) -> np.ndarray | None:  # fmt: skip
         """Importance weights that make the probes measured against (``held``) follow the
@@ -319,15 +292,15 @@ class AnalysisEngine(KindShares):
                               probes: tuple[np.ndarray, np.ndarray], probe_suite: np.ndarray,
                               like: AnalysisEngine | None, pool: np.ndarray | None = None,
                               weights: np.ndarray | None = None,
-                              scope: tuple[np.ndarray, dict[str, float]] | None = None,
+                              scope: np.ndarray | None = None,
                               ) -> None:  # fmt: skip
         """Tighten the kinds' shares by their probes (unless ``like``'s are shared), then fit
         the flags; ``real`` and ``probes``: the chosen inferer's posteriors and the mislabel
         score of the real reference rows and of the probes the kinds are measured against;
         ``pool``: which real rows belong to the pool transformed probes are drawn from;
         ``weights``: the probes' weights towards the data's own error pairs
-        (:meth:`_pair_weights`); ``scope``: the real rows the flags are fitted on and the
-        kinds' shares among them (:class:`JudgedRows`), else all of them at the data's."""
+        (:meth:`_pair_weights`); ``scope``: the real rows the flags are fitted on
+        (:meth:`fit`), else all of them; either way at the data's shares."""
         self.notes_: list[str] = (
             list(like.notes_) if like is not None else list(self.prevalence_notes_)
         )
@@ -344,18 +317,10 @@ class AnalysisEngine(KindShares):
             self._unmix_suites(real_balanced, probes_balanced, probe_suite, pool)
             self._tighten_shares(real_balanced, probes_balanced, probe_suite, weights)
         self.priors_ = self.prevalence_.share
-        adjusted = self.adjusted(real[0])
-        self.pool_shares_: dict[str, float] | None = None
-        if pool is not None and pool.any():
-            self.pool_shares_ = {k: float(adjusted[pool, self.suites_.index(k)].mean())
-                                 for k in self._flag_kinds()}  # fmt: skip
         evidence = self._kind_scores(*real)
-        shares = None
         if scope is not None:
-            rows, shares = scope
-            evidence = {k: v[rows] for k, v in evidence.items()}
-        self.flag_shares_ = shares
-        self._fit_flags(evidence, self._kind_scores(*probes), probe_suite, shares)
+            evidence = {k: v[scope] for k, v in evidence.items()}
+        self._fit_flags(evidence, self._kind_scores(*probes), probe_suite)
 
     def _fit_inferers(self, sig: Signals, labels: np.ndarray, rows: np.ndarray,
                       suite_ids: np.ndarray, is_fit: np.ndarray,
@@ -391,20 +356,18 @@ class AnalysisEngine(KindShares):
         }
 
     def _fit_flags(self, reference: dict[str, np.ndarray], probes: dict[str, np.ndarray],
-                   probe_suite: np.ndarray,
-                   shares: dict[str, float] | None = None) -> None:  # fmt: skip
+                   probe_suite: np.ndarray) -> None:  # fmt: skip
         """Each problem kind's false-discovery rate against its probes, over the ``reference``
-        rows, whose kinds' shares are ``shares`` (default: the data's)."""
+        rows (a random sample of the data, holding the kinds at its shares)."""
         self.flagger_: MixtureFlagger | None = None
         kinds = self._flag_kinds()
         if not kinds:
             return
         share = self._for_flags(dict(zip(self.suites_, self.prevalence_.share.tolist(),
                                          strict=True)))  # fmt: skip
-        among = share if shares is None else self._for_flags(shares)
         self.flagger_ = MixtureFlagger.fit(
             kinds, {k: probes[k][probe_suite == k] for k in kinds}, reference,
-            {k: among[k] for k in kinds}, self.config.fdr,
+            {k: share[k] for k in kinds}, self.config.fdr,
             {k: {j: probes[k][probe_suite == j] for j in kinds if j != k} for k in kinds},
             tuple(self.withheld_), self._calibration_mix(probes, probe_suite, share),
             self.config.seed,
@@ -485,15 +448,17 @@ class AnalysisEngine(KindShares):
         out.update(scores)
         out["mislabel_score"] = candidates[self.chosen_]
         out.update(self._verdicts(proba, candidates[self.chosen_], scores, sig, labels,
-                                  class_names))  # fmt: skip
+                                  class_names, np.isin(rows, self.unvouched_)))  # fmt: skip
         out.update({f"candidate:{k}": v for k, v in candidates.items()})
         return out
 
     def _verdicts(self, proba: dict[str, np.ndarray], mislabel: np.ndarray,
                   scores: dict[str, np.ndarray], sig: Signals, labels: np.ndarray,
-                  class_names: list[str] | None) -> dict[str, np.ndarray]:  # fmt: skip
+                  class_names: list[str] | None,
+                  unvouched: np.ndarray) -> dict[str, np.ndarray]:  # fmt: skip
         """``verdict`` (clean or a problem kind), ``flagged``, ``q_value``, ``reason`` and the
-        suggested label with its confidence."""
+        suggested label with its confidence; ``unvouched`` rows are never flagged
+        (:meth:`fit`)."""
         n, epochs = labels.size, sig["pred"].shape[1]
         verdict = np.full(n, CLEAN, dtype=object)
         q_value, flagged = np.ones(n), np.zeros(n, dtype=bool)
@@ -501,6 +466,7 @@ class AnalysisEngine(KindShares):
         if self.flagger_ is not None:
             kind_scores = self._kind_scores(proba[self.method_], mislabel)
             q_value, which = self.flagger_.combined(self.flagger_.q_values(kind_scores))
+            q_value = np.where(unvouched, 1.0, q_value)
             flagged = self.flagger_.flag(q_value)
             verdict[flagged] = np.asarray(kinds, dtype=object)[which[flagged]]
         alt, alt_count = other_prediction(labels, sig["pred"], self.n_classes_)
@@ -657,12 +623,12 @@ def analyze_source(
     engine: str = "local",
     address: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
-    judged: JudgedRows | None = None,
+    unvouched: np.ndarray | None = None,
 ) -> Analysis:
     """Fit the engine on ``source``'s probes and score all its rows; with ``out``, the examples
     table is written there (Parquet, one row group per chunk, atomically), else kept in memory.
     ``truth`` (a boolean mask of known label errors) adds detection quality; ``extra`` holds
-    further per-example columns (planted kind, captions); ``like`` and ``judged``: see
+    further per-example columns (planted kind, captions); ``like`` and ``unvouched``: see
     :meth:`AnalysisEngine.fit`. ``engine="ray"`` scores the store's row groups as Ray tasks
     (``address``: the cluster's; see :mod:`stratigraphy.analysis.ray_engine`) and writes
     ``out`` as a directory of Parquet parts. ``on_progress(rows_done, rows)`` after each
@@ -683,7 +649,7 @@ def analyze_source(
     if engine == "ray" and (out is None or not isinstance(source, DynamicsStore)):
         raise ConfigError("The ray engine streams a dynamics store into a directory: give a "
                           "DynamicsStore and out.")  # fmt: skip
-    fitted = AnalysisEngine(config).fit(source, probed, like, judged)
+    fitted = AnalysisEngine(config).fit(source, probed, like, unvouched)
     if out is None:
         sink = _MemorySink()
         summary = fitted.run(source, probed, sink, class_names, truth, columns, on_progress)
