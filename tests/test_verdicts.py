@@ -882,6 +882,8 @@ def test_the_fold_flags_none_of_its_sources_drawn_clean_looking(digits_run) -> N
     assert (ex.q_value[pool] == 1.0).all() and (ex.verdict[pool] == "clean").all()
     assert ex.p_mislabeled[pool].notna().all()
     assert digits_run.summary["source_fold"]["not_flagged"] == int(pool.sum())
+    notes = digits_run.summary["flags"]["notes"]
+    assert any(n.startswith(f"{int(pool.sum()):,} examples drawn clean-looking") for n in notes)
     assert ((ex.row < 0).to_numpy() & calibration).sum() > 0
 
 

@@ -259,6 +259,14 @@ def judge_sources(
     flags["by_kind"] = {k: counts["verdict"].get(k, 0) for k in flags["by_kind"]}
     flags["flagged"] = int(sum(flags["by_kind"].values()))
     flags["clean"] = counts["verdict"].get("clean", 0)
+    spared = int((~fold.from_calibration).sum())
+    if spared:
+        flags.setdefault("notes", []).append(
+            f"{spared:,} examples drawn clean-looking as probe sources (their label their "
+            "neighbours', typical) are judged in the source fold but not flagged: their label "
+            "errors, if any, look like no probe's, so no error rate can be vouched for. The "
+            "review page ranks them with the rest."
+        )
     if truth is not None and "detection" in summary:
         summary["detection"] = merged_detection(analysis.engine, fold, judged.engine, truth)
     method = judged.engine.method_
