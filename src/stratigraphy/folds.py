@@ -277,6 +277,6 @@ def judge_sources(
         "method": method,
         "heldout_accuracy": judged.summary["inference"]["heldout"][method]["accuracy"],
         "mislabel_score": judged.engine.chosen_,
-        "not_flagged": int((~fold.from_calibration).sum()),
+        "not_flagged": spared,
         "scales": fold_scales(fold, judged.examples, path),
     }

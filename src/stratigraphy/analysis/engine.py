@@ -318,7 +318,7 @@ class AnalysisEngine(KindShares):
             self._tighten_shares(real_balanced, probes_balanced, probe_suite, weights)
         self.priors_ = self.prevalence_.share
         evidence = self._kind_scores(*real)
-        if scope is not None:
+        if scope is not None and not scope.all():
             evidence = {k: v[scope] for k, v in evidence.items()}
         self._fit_flags(evidence, self._kind_scores(*probes), probe_suite)
 
