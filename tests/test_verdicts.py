@@ -379,12 +379,35 @@ def test_a_withheld_share_is_uncertain_up_to_the_probes_weighted_to_the_data_err
         assert engine.withheld_ == ["mislabeled"]
         share, high = engine.prevalence_.share[j], engine.prevalence_.high[j]
         assert share == pytest.approx(0.07)
+        # the pairs bear EM's share out: its lower end stays; without them it reaches the bound
+        assert bool(engine.prevalence_.low[j] == pytest.approx(0.07)) is known
         if known:
             assert 0.15 <= high <= 0.22
             assert engine.reweighted_["mislabeled"]["bound"] == pytest.approx(high)
             assert "bound the share at" in engine.notes_[0]
         else:
             assert high == pytest.approx(0.07) and engine.reweighted_ == {}
+
+
+def test_a_withheld_share_reaches_down_to_the_bound_where_ems_errors_may_be_clean_rows() -> None:
+    """No label errors at all: every row scores ~N(0, 1), the calibration probes ~N(3, 1), and
+    EM, misled by hard clean rows (a rare class's, outvoted by its neighbours), reads 4%. The
+    bound contradicts that, so the flags are withheld and the share stays EM's, but its
+    interval, EM's alone before (4.0–4.0%), now reaches down to the bound's lower end and holds
+    the truth (no error pairs bear EM's share out); the note names both readings."""
+    rng = np.random.default_rng(7)
+    score = rng.standard_normal(20_000)
+    probes = 3.0 + rng.standard_normal(250)
+    engine = _engine_with_share(0.04)
+    k, j = len(engine.suites_), engine.suites_.index("mislabeled")
+    engine._fit_shares_and_flags(
+        (np.full((score.size, k), 1.0 / k), score), (np.full((250, k), 1.0 / k), probes),
+        np.full(250, "mislabeled", dtype=object), None,
+    )  # fmt: skip
+    assert engine.withheld_ == ["mislabeled"]
+    assert engine.prevalence_.share[j] == pytest.approx(0.04)
+    assert engine.prevalence_.low[j] <= 0.005 and engine.prevalence_.high[j] == pytest.approx(0.04)
+    assert "take hard clean examples for wrong labels" in engine.notes_[0]
 
 
 def _tighten_inputs(
@@ -505,11 +528,12 @@ def test_flags_are_withheld_only_where_the_probes_contradict_the_share(
     """3,000 rows, 15% label errors ~N(2, 1), 50 calibration probes. Probes ~N(2.6, 1) put the
     bound under half of EM's 15% (7%), but no more than 50 probes' draw explains: EM's share
     and the flags stay. Probes ~N(2.8, 1) (bound 4.7%) contradict it: the probes are unlike
-    the data's errors, and the flags are withheld."""
+    the data's errors, and the flags are withheld. Either way the interval reaches down to
+    the bound."""
     engine, j, _ = _tighten(0.15, 0.15, probe_centre, n_probes=50, n_rows=3_000)
     assert engine.withheld_ == (["mislabeled"] if withheld else [])
     assert engine.prevalence_.share[j] == pytest.approx(0.15)
-    assert bool(engine.prevalence_.low[j] < 0.075) is (not withheld)
+    assert engine.prevalence_.low[j] < 0.075
 
 
 def test_the_probes_contradict_a_share_only_beyond_their_draw() -> None:
