@@ -410,6 +410,41 @@ def test_a_withheld_share_reaches_down_to_the_bound_where_ems_errors_may_be_clea
     assert "take hard clean examples for wrong labels" in engine.notes_[0]
 
 
+def test_wrong_label_flags_assume_the_errors_among_the_clean_suites_too() -> None:
+    """42% label errors ~N(2, 1) among clean rows ~N(0, 1), calibration probes drawn like them.
+    EM puts 34% on the wrong-label suite and counts a fifth of the typical suite's share
+    (33%) as errors too: 40.6% as a kind, at its lower end. The calibration probes stand for
+    all of them, so
+    the flags assume the kind's share's lower end, not the suite's 34%: they then catch far
+    more of the errors and still hold the level. Without calibration probes, and for a kind
+    whose flags are withheld, the suite's share stays."""
+    rng = np.random.default_rng(11)
+    wrong = rng.random(20_000) < 0.42
+    score = np.where(wrong, 2.0, 0.0) + rng.standard_normal(wrong.size)
+    probes = 2.0 + rng.standard_normal(250)
+    engine = _engine_with_share(0.34)
+    engine.calibration_probes_ = True
+    j, t = engine.suites_.index("mislabeled"), engine.suites_.index("typical")
+    engine.unmixing_ = ((t, j, 0.2, 0.2, 0.2),)
+    engine.withheld_, engine.flag_scale_ = [], {}
+    kind_low = float(engine.kind_prevalence().low[j])
+    assert kind_low == pytest.approx(0.34 + 0.2 * 0.33)
+    assumed = engine._for_flags({"mislabeled": 0.34})["mislabeled"]
+    assert assumed == pytest.approx(kind_low)
+    caught = {}
+    for prior in (0.34, assumed):
+        flagger = MixtureFlagger.fit(["mislabeled"], {"mislabeled": probes},
+                                     {"mislabeled": score}, {"mislabeled": prior})  # fmt: skip
+        flags = flagger.flag(flagger.cuts["mislabeled"].q_values(score))
+        assert (~wrong[flags]).mean() <= 0.12
+        caught[prior] = flags[wrong].mean()
+    assert caught[assumed] > caught[0.34] + 0.2
+    engine.withheld_ = ["mislabeled"]
+    assert engine._for_flags({"mislabeled": 0.34})["mislabeled"] == pytest.approx(0.34)
+    engine.withheld_, engine.calibration_probes_ = [], False
+    assert engine._for_flags({"mislabeled": 0.34})["mislabeled"] == pytest.approx(0.34)
+
+
 def _tighten_inputs(
     errors: float, probe_centre: float, n_probes: int, n_rows: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
