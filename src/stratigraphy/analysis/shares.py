@@ -124,9 +124,11 @@ class KindShares:
         mixture, so the kinds' shares are the suites' shares through that mixture
         (:meth:`kind_prevalence`). The suites' shares themselves stay as they are: they are the
         priors of the inferers' posteriors, and the flags' share, which an overestimate would
-        fill with false flags. Only wrong-label kinds: their calibration probes are drawn like
-        the data's own errors, while a kind's posterior on clean probes (a blurred-looking
-        atypical image) measures nothing of the sort (docs/benchmarks.md).
+        fill with false flags (raised at most to the kinds' share's lower end, where calibration
+        probes stand for those errors: ``AnalysisEngine._for_flags``). Only wrong-label
+        kinds: their calibration probes are drawn like the data's own errors, while a kind's
+        posterior on clean probes (a blurred-looking atypical image) measures nothing of the
+        sort (docs/benchmarks.md).
 
         The other way round: the wrong-label suite's probes relabel examples of the ``pool``,
         some of which were mislabeled already, and a new label can be the true one (4–7% of them
@@ -147,12 +149,18 @@ class KindShares:
                     continue
                 moves.append((self.suites_.index(clean), target, part, low, high))
                 if part >= NOTE_PART:
+                    flags = (
+                        "the flags assume at least the lower end of that share, since the "
+                        "calibration probes, drawn from any example, stand for these errors too"
+                        if self.calibration_probes_
+                        else f"the flags use the {kind} probes' share alone, so they stay on the "
+                        "side of fewer"
+                    )
                     self.notes_.append(
                         f"{part:.0%} of the {clean} probes look like {kind} examples themselves "
                         "(their given labels are wrong): the data is noisy enough that "
                         f"examples chosen as {clean} carry label errors too. They count as "
-                        f"{kind} in the estimated shares; the flags use the {kind} probes' share "
-                        "alone, so they stay on the side of fewer."
+                        f"{kind} in the estimated shares; {flags}."
                     )
             restored = self._restored_in_suite(real[kind], own, pool)
             if restored is not None:
