@@ -382,9 +382,9 @@ class AnalysisEngine(KindShares):
         probes assumes at least the lower end of its share as a kind, the label errors EM
         counts among the clean suites included (:meth:`_unmix_suites`): the probes are drawn
         from any example, so they stand for those errors too. At 40% symmetric noise the
-        suite's own share is 34% where 42% of the rows are errors, and that alone put the
-        error rate at the top of the evidence near the level, so long-tailed Fashion-MNIST
-        flagged 350 of its 6,540 errors (docs/benchmarks.md)."""
+        suite's own share is 34% where 42% of the rows are errors; eight points short, π kept
+        the estimated error rate at the top of the evidence above the level, and long-tailed
+        Fashion-MNIST flagged 350 of its 6,540 errors (docs/benchmarks.md)."""
         out = {k: v * self.flag_scale_.get(k, 1.0) for k, v in shares.items()}
         if not self.calibration_probes_:
             return out
