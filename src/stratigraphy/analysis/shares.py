@@ -306,9 +306,7 @@ class KindShares:
         j = self.suites_.index(kind)
         (bound, floor), em_high = bounds, float(self.prevalence_.high[j])
         estimate = float(self.prevalence_.share[j])
-        low, _ = mixture_proportion_interval(real, own, self.config.seed, others=others,
-                                             reach=probe_reach(kind))  # fmt: skip
-        low = min(low, floor)
+        low = self._bound_low(kind, real, own, others, floor)
         self.prevalence_ = self.prevalence_.with_share(j, bound, low, em_high, into=clean or None)
         if bound > 0:
             self.flag_scale_[kind] = min(low, bound) / bound
@@ -320,6 +318,14 @@ class KindShares:
                 f"examples look like {kind} ones to the inferers, the bound where the probes "
                 f"look more like {kind} examples than the data's own do)."
             )
+
+    def _bound_low(self, kind: str, real: np.ndarray, own: np.ndarray,
+                   others: list[tuple[float, np.ndarray]], floor: float) -> float:  # fmt: skip
+        """The lowest a kind's interval reaches where it runs down to the mixture bound: the
+        bound's bootstrap lower end, or ``floor`` (:func:`reach_bounds`) if that is lower."""
+        low, _ = mixture_proportion_interval(real, own, self.config.seed, others=others,
+                                             reach=probe_reach(kind))  # fmt: skip
+        return min(low, floor)
 
     def _keep_above_bound(self, kind: str, bound: float, floor: float) -> None:
         """EM's share stays where it lies above the mixture bound by no more than the probes'
@@ -423,8 +429,7 @@ class KindShares:
                 f"uncertain up to there. "
             )
         if reweighted < estimate:
-            bound_low, _ = mixture_proportion_interval(real, own, self.config.seed, others=others)
-            low = min(low, bound_low, floor)
+            low = min(low, self._bound_low(kind, real, own, others, floor))
             who = "The inferers"
             if weighed:
                 who = (f"Even weighted to the data's own confusions the probes bear out only "
