@@ -15,7 +15,8 @@ import argparse
 
 import numpy as np
 
-from stratigraphy.curate.pruning import prune_scores, ranked_scores, select_keep
+from stratigraphy.curate.prune_by import prune_scores
+from stratigraphy.curate.pruning import ranked_scores, select_keep
 from stratigraphy.rundir.view import RunView
 
 ap = argparse.ArgumentParser()

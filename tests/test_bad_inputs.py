@@ -305,7 +305,7 @@ def test_prune_and_fix_say_what_they_did_per_class(digits_run, tmp_path):
 
 
 def test_ctrl_c_says_what_was_kept_and_how_to_resume(tmp_path, monkeypatch):
-    from stratigraphy import cli
+    from stratigraphy import job
 
     def interrupt(cfg, on_batch=None, **_):
         from stratigraphy.record.store import DynamicsStore
@@ -316,7 +316,7 @@ def test_ctrl_c_says_what_was_kept_and_how_to_resume(tmp_path, monkeypatch):
                                                           "pred")})  # fmt: skip
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "run", interrupt)
+    monkeypatch.setattr(job, "run", interrupt)
     res = runner.invoke(app, ["run", "--out", str(tmp_path / "r")], env={"COLUMNS": "200"})
     assert res.exit_code == 130
     assert "2 finished epoch(s) are kept" in res.output and "--resume" in res.output

@@ -11,7 +11,7 @@ from stratigraphy import ProbeConfig, analyze, build_probes
 from stratigraphy.analysis.inference import INFERERS, KNNInferer
 from stratigraphy.analysis.scores import SCORES, Score, register_score
 from stratigraphy.core.registry import Registry
-from stratigraphy.curate.pruning import prune_scores
+from stratigraphy.curate.prune_by import prune_scores
 from stratigraphy.data.noise import plant_label_noise
 from stratigraphy.present.plots import kind_colour
 from stratigraphy.probes.suites import (

@@ -121,6 +121,21 @@ def test_import_stratigraphy_is_light_and_has_no_side_effect() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_the_command_line_answers_help_without_loading_the_engine() -> None:
+    """``strat --help`` and each command's help load no heavy library: the commands import
+    what they work with when they run."""
+    code = (
+        "import sys; from typer.testing import CliRunner; from stratigraphy.cli import app;"
+        "r = CliRunner();"
+        "codes = [r.invoke(app, [*c, '--help']).exit_code for c in"
+        " ([], ['run'], ['fix'], ['prune'], ['report'], ['analyze'], ['review'])];"
+        "heavy = ['matplotlib', 'fastapi', 'stratigraphy.job', 'torch', 'sklearn', 'pandas'];"
+        "print(codes, [m for m in heavy if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[0, 0, 0, 0, 0, 0, 0] []"
+
+
 def test_public_api_resolves_every_name() -> None:
     for name in stratigraphy.__all__:
         assert getattr(stratigraphy, name) is not None, name

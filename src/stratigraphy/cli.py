@@ -1,11 +1,16 @@
-"""The ``strat`` command line: a thin shell over :mod:`stratigraphy.job`."""
+"""The ``strat`` command line: a thin shell over :mod:`stratigraphy.job`.
+
+Each command imports what it works with (the engine, torch, matplotlib, pyarrow) when it runs,
+so ``strat --help`` and a command's ``--help`` answer at once instead of after seconds of
+imports.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
@@ -21,22 +26,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from stratigraphy.analysis.flags import (
-    flagged_at,
-    flagged_spread,
-    other_levels,
-    wrong_labels_withheld,
-)
 from stratigraphy.core.errors import ConfigError, StratigraphyError
-from stratigraphy.curate.fixes import apply_fixes
-from stratigraphy.curate.pruning import prune_run, prune_scores, unranked
+from stratigraphy.curate.prune_by import prune_scores
 from stratigraphy.curate.review_log import ReviewLog
-from stratigraphy.present.report import write_report
 from stratigraphy.probes.suites import BUILTIN_SUITES
 from stratigraphy.rundir.layout import REPORT_HTML, REVIEW_DB
-from stratigraphy.rundir.view import RunView
 
-from .job import RunConfig, RunResult, run
+if TYPE_CHECKING:
+    from .config import RunConfig
+    from .job import RunResult
 
 app = typer.Typer(
     add_completion=False,
@@ -102,6 +100,8 @@ def _levels_header(levels: list[float]) -> str:
 
 def _answer_table(summary: dict[str, Any]) -> Table:
     """The estimated share of each kind in the data and how many are flagged."""
+    from stratigraphy.analysis.flags import flagged_at, flagged_spread, other_levels
+
     prevalence, flags = summary["prevalence"], summary["flags"]
     table = Table(
         title=f"What the data holds: {flags['flagged']:,} examples flagged at an expected "
@@ -247,17 +247,26 @@ def run_cmd(
     """Train with probe suites mixed in, record every example's dynamics, infer its metadata."""
     flags = dict(locals())
     with _user_errors():
-        flags["source"] = flags.pop("data")
-        flags["drop_columns"] = tuple(flags.pop("drop_column") or ())
-        flags["user_suites"] = _parse_user_suites(flags.pop("suite") or [])
-        flags["probes"] = tuple(s.strip() for s in probes.split(",") if s.strip())
-        cfg = RunConfig.build(flags.pop("out"), seed=flags.pop("seed"), **flags)
+        cfg = _run_config(flags)
         result = _run_with_progress(cfg, epochs, seeds + int(source_fold > 0))
     _print_closing(result)
 
 
+def _run_config(flags: dict[str, Any]) -> RunConfig:
+    """``strat run``'s options as the job's configuration."""
+    from .config import RunConfig
+
+    flags["source"] = flags.pop("data")
+    flags["drop_columns"] = tuple(flags.pop("drop_column") or ())
+    flags["user_suites"] = _parse_user_suites(flags.pop("suite") or [])
+    flags["probes"] = tuple(s.strip() for s in flags["probes"].split(",") if s.strip())
+    return RunConfig.build(flags.pop("out"), seed=flags.pop("seed"), **flags)
+
+
 def _print_closing(result: RunResult) -> None:
     """The run's answer tables and where to go next."""
+    from stratigraphy.analysis.flags import wrong_labels_withheld
+
     out_console = Console()
     for table in _summary_tables(result.summary):
         out_console.print(table)
@@ -277,6 +286,8 @@ def _print_closing(result: RunResult) -> None:
 
 def _run_with_progress(cfg: RunConfig, epochs: int, trainings: int) -> RunResult:
     """The main job under one progress bar; Ctrl+C says what was kept and how to resume."""
+    from .job import run
+
     try:
         with _RunProgress(epochs, trainings) as progress:
             return run(cfg, on_batch=progress.on_batch, on_stage=progress.on_stage,
@@ -374,6 +385,9 @@ def fix_cmd(
     ] = True,
 ) -> None:
     """Write the dataset with fixes applied (review decisions first), plus a CSV of every change."""
+    from stratigraphy.curate.fixes import apply_fixes
+    from stratigraphy.rundir.view import RunView
+
     with _user_errors():
         plan, changes = apply_fixes(run_dir, out, policy, review)
     actions = [c["action"] for c in plan.changes]
@@ -408,6 +422,9 @@ def prune_cmd(
     seed: Annotated[int, Opt()] = 0,
 ) -> None:
     """Keep a fraction of the data by a score, optionally with class quotas."""
+    from stratigraphy.curate.pruning import prune_run, unranked
+    from stratigraphy.rundir.view import RunView
+
     with _user_errors(OSError):
         errors = None if class_error is None else np.loadtxt(class_error, ndmin=1)
         kept = prune_run(
@@ -441,6 +458,8 @@ def report_cmd(
     run_dir: RunDir,
 ) -> None:
     """(Re)write RUN/report.html: one self-contained page that works offline."""
+    from stratigraphy.present.report import write_report
+
     with _user_errors():
         path = write_report(run_dir)
     Console().print(f"Report written to [bold]{path}[/bold]")
@@ -579,10 +598,8 @@ def review_cmd(
     ] = False,
 ) -> None:
     """Review flagged examples in the browser; decisions go to RUN/review.sqlite (append-only)."""
-    from stratigraphy.present.review_app import (  # FastAPI loads only for this command
-        check_binding,
-        serve,
-    )
+    from stratigraphy.present.review_app import check_binding, serve
+    from stratigraphy.rundir.view import RunView
 
     with _user_errors():
         if verify:

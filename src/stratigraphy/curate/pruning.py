@@ -12,26 +12,13 @@ from typing import Any
 import numpy as np
 
 from stratigraphy.analysis.scale import to_scale
-from stratigraphy.analysis.scores import SCORES
 from stratigraphy.core.errors import ConfigError
 from stratigraphy.core.seeding import stream
 from stratigraphy.curate.fixes import write_subset
+from stratigraphy.curate.prune_by import RANDOM, keep_high
 from stratigraphy.issues.slices import dynamics_class_error
 from stratigraphy.probes.suites import suites_with_action
 from stratigraphy.rundir.view import RunView
-
-RANDOM = "random"
-
-
-def keep_high() -> dict[str, bool]:
-    """Which end of each pruning score to keep, from the score registry (so a registered score
-    is offered at once); ``random`` keeps a uniform draw."""
-    ends = {n: s.prune_keep_high for n, s in SCORES.items() if s.prune_keep_high is not None}
-    return {**ends, RANDOM: True}
-
-
-def prune_scores() -> tuple[str, ...]:
-    return tuple(keep_high())
 
 
 def class_quotas(labels: np.ndarray, class_error: np.ndarray, n_keep: int) -> np.ndarray:
