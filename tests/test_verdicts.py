@@ -389,6 +389,59 @@ def test_a_withheld_share_is_uncertain_up_to_the_probes_weighted_to_the_data_err
             assert high == pytest.approx(0.07) and engine.reweighted_ == {}
 
 
+def test_a_withheld_share_is_the_shift_estimate_where_the_data_errors_bear_it_out() -> None:
+    """15% label errors, all T-shirts called shirts, look partly clean to the inferers
+    (posteriors near 0.4 typical, 0.5 mislabeled) and score like the plausible half of the
+    calibration probes, whose posteriors are theirs; the held-out clean probes are plain.
+    EM, trained on plainer errors, says 7%; the flags are withheld. Where the data's error
+    pair bears EM's share out, the estimate becomes the shift estimate against the
+    calibration probes, near the truth, inside an interval from EM's lower end; without the
+    pair it stays EM's."""
+    rng = np.random.default_rng(13)
+    n, m = 20_000, 250
+    wrong = rng.random(n) < 0.15
+    score = np.where(wrong, 2.0, 0.0) + rng.standard_normal(n)
+    plausible = np.arange(m) % 2 == 0
+    calibration = np.where(plausible, 2.0, 6.0) + rng.standard_normal(m)
+    source = np.where(plausible, 0, rng.integers(2, 10, m))
+    label = np.where(plausible, 1, (source + rng.integers(1, 10, m)) % 10)
+    pairs = np.zeros((10, 10))
+    pairs[0, 1] = 1.0
+    look = {"typical": [0.8, 0.1, 0.1, 0, 0], "atypical": [0.2, 0.7, 0.1, 0, 0],
+            "mislabeled": [0.4, 0.1, 0.5, 0, 0]}  # fmt: skip
+
+    def posteriors(kinds: np.ndarray) -> np.ndarray:
+        """A Dirichlet draw around each kind's look per row."""
+        names, inverse = np.unique(kinds, return_inverse=True)
+        mean = np.array([look[str(k)] for k in names])[inverse] + 1e-3
+        drawn = rng.gamma(50.0 * mean)
+        return drawn / drawn.sum(1, keepdims=True)
+
+    rows = np.where(wrong, "mislabeled", np.where(rng.random(n) < 0.5, "typical", "atypical"))
+    probe_suite = np.repeat(np.array(["typical", "atypical", "mislabeled"], dtype=object), m)
+    probe_score = np.concatenate([rng.standard_normal(2 * m), calibration])
+    weights = np.concatenate([np.zeros(2 * m), pair_weights(source, label, pairs)])
+    j = BUILTIN_SUITES.index("mislabeled")
+    for known in (True, False):
+        engine = _engine_with_share(0.07)
+        engine.calibration_probes_ = True
+        engine.error_pairs_ = pairs if known else None
+        engine._fit_shares_and_flags(
+            (posteriors(rows), score), (posteriors(probe_suite), probe_score), probe_suite,
+            None, weights=weights,
+        )  # fmt: skip
+        assert engine.withheld_ == ["mislabeled"]
+        share, low, high = (float(engine.prevalence_.share[j]), float(engine.prevalence_.low[j]),
+                            float(engine.prevalence_.high[j]))  # fmt: skip
+        assert engine.prevalence_.share.sum() == pytest.approx(1.0)
+        if known:
+            assert share == pytest.approx(0.15, abs=0.02) and low == pytest.approx(0.07)
+            assert share <= high and engine.reweighted_["mislabeled"]["shifted"] == share
+            assert "black-box shift estimation" in engine.notes_[-1]
+        else:
+            assert share == pytest.approx(0.07) and "shift" not in engine.notes_[-1]
+
+
 def test_a_withheld_share_reaches_down_to_the_bound_where_ems_errors_may_be_clean_rows() -> None:
     """No label errors at all: every row scores ~N(0, 1), the calibration probes ~N(3, 1), and
     EM, misled by hard clean rows (a rare class's, outvoted by its neighbours), reads 4%. The

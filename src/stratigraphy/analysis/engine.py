@@ -315,7 +315,8 @@ class AnalysisEngine(KindShares):
             real_balanced = self._kind_scores(*real, adjust=False)
             probes_balanced = self._kind_scores(*probes, adjust=False)
             self._unmix_suites(real_balanced, probes_balanced, probe_suite, pool)
-            self._tighten_shares(real_balanced, probes_balanced, probe_suite, weights)
+            self._tighten_shares(real_balanced, probes_balanced, probe_suite, weights,
+                                 (real[0], probes[0]))  # fmt: skip
         self.priors_ = self.prevalence_.share
         evidence = self._kind_scores(*real)
         if scope is not None and not scope.all():

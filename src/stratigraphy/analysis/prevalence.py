@@ -198,6 +198,21 @@ def shift_priors(
     return np.asarray(pi / max(pi.sum(), _FLOOR))
 
 
+def shift_estimate(
+    proba: np.ndarray, heldout: np.ndarray, heldout_suite: np.ndarray, seed: int = 0,
+    rounds: int = BOOTSTRAP_ROUNDS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """:func:`shift_priors` with its percentile bootstrap interval over real rows and
+    held-out probes: (priors, low, high)."""
+    rng = np.random.default_rng([seed, 0x5F1])
+    real, probes = _resamplings(proba.shape[0], heldout.shape[0], rng, rounds)
+    draws = np.stack([shift_priors(proba, heldout, heldout_suite, w, hw)
+                      for w, hw in zip(real, probes, strict=True)])  # fmt: skip
+    tail = (1.0 - INTERVAL) / 2
+    low, high = np.quantile(draws, [tail, 1.0 - tail], axis=0)
+    return shift_priors(proba, heldout, heldout_suite), low, high
+
+
 def _resamplings(
     n: int, m: int, rng: np.random.Generator, rounds: int
 ) -> tuple[np.ndarray, np.ndarray]:
