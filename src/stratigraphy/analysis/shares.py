@@ -488,16 +488,13 @@ class KindShares:
         if shifted <= em:
             return em, em, ""
         self.reweighted_[kind]["shifted"] = shifted
-        return (
-            shifted,
-            float(high[j]),
-            (
-                f"Measured against the calibration probes, drawn from any example like the data's "
-                f"own errors (black-box shift estimation), the share is {shifted:.1%}: the estimate "
-                f"given, where EM, whose inferers learnt wrong labels from plainer errors, reads "
-                f"{em:.1%}. "
-            ),
+        note = (
+            f"Measured against the calibration probes, drawn from any example like the data's "
+            f"own errors (black-box shift estimation), the share is {shifted:.1%}: the "
+            f"estimate given, where EM, whose inferers learnt wrong labels from plainer errors, "
+            f"reads {em:.1%}. "
         )
+        return shifted, float(high[j]), note
 
     def _fit_prevalence(self, real: np.ndarray, heldout: np.ndarray, heldout_suite: np.ndarray,
                         train: np.ndarray, like: KindShares | None,
