@@ -35,6 +35,22 @@ def test_every_run_writes_a_self_contained_report(digits_run):
     assert len(scales) == 1 and html.count(">epoch</text>") >= 8 and "What to do next" in html
 
 
+def test_a_report_built_with_the_inputs_at_hand_does_not_load_them_again(digits_run, monkeypatch):
+    """The job hands the report the inputs it trained on; the page is the one a reload gives."""
+    from stratigraphy.data.spec import DataSpec
+    from stratigraphy.rundir.view import RunView
+
+    reloaded = build_report(digits_run.out)
+    data = RunView.open(digits_run.out).data
+    assert data is not None
+
+    def no_load(*_args, **_kwargs):
+        raise AssertionError("the inputs were loaded again")
+
+    monkeypatch.setattr(DataSpec, "load_source", no_load)
+    assert build_report(digits_run.out, data) == reloaded
+
+
 def test_report_command_and_a_run_without_reloadable_inputs(tmp_path):
     X, y = blobs(400, seed=3)
     names = ["<b>bold</b>", "a&b", "c", "d"]

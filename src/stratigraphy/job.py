@@ -319,7 +319,7 @@ def run(
     run_info.update({"status": "complete", "timings": timings, "device": trained.device})
     write_json(out / RUN_JSON, run_info)
     stage("writing the report")
-    write_report(out)
+    write_report(out, prep.data)
     return RunResult(out, summary)
 
 
@@ -372,5 +372,5 @@ def reanalyse(
     link_recorded(run_dir, out)
     moved = replace(cfg, out=out).to_dict()
     write_json(out / RUN_JSON, {**info, "config": moved, ANALYSED_FROM: str(run_dir.resolve())})
-    write_report(out)
+    write_report(out, data)
     return summary

@@ -18,6 +18,7 @@ from stratigraphy.analysis.flags import (
 )
 from stratigraphy.analysis.neighbours import ProbeNeighbours
 from stratigraphy.core.atomic import atomic_write_bytes
+from stratigraphy.data.sources import LabelledData
 from stratigraphy.present import plots
 from stratigraphy.rundir.layout import REPORT_HTML, SLICES_PARQUET
 from stratigraphy.rundir.view import RunView
@@ -176,9 +177,12 @@ def _answer(summary: dict[str, Any], run_dir: Path) -> dict[str, Any] | None:
     }
 
 
-def build_report(run_dir: str | Path) -> str:
-    """Render the report of a finished run as one HTML string."""
+def build_report(run_dir: str | Path, data: LabelledData | None = None) -> str:
+    """Render the report of a finished run as one HTML string; ``data``: its inputs, where the
+    caller holds them (else they are loaded from the run's source)."""
     view = RunView.open(run_dir)
+    if data is not None:
+        view.with_inputs(data)
     ex, summary, run = view.examples, view.summary, view.run
     kinds = ex["metadata"].astype(str)
     loss = view.loss
@@ -237,8 +241,9 @@ def build_report(run_dir: str | Path) -> str:
     return _env.get_template("report.html.j2").render(**context)
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Write ``RUN/report.html`` atomically and return its path."""
+def write_report(run_dir: str | Path, data: LabelledData | None = None) -> Path:
+    """Write ``RUN/report.html`` atomically and return its path (``data``: see
+    :func:`build_report`)."""
     path = Path(run_dir) / REPORT_HTML
-    atomic_write_bytes(path, build_report(run_dir).encode())
+    atomic_write_bytes(path, build_report(run_dir, data).encode())
     return path
