@@ -490,9 +490,9 @@ class KindShares:
         self.reweighted_[kind]["shifted"] = shifted
         note = (
             f"Measured against the calibration probes, drawn from any example like the data's "
-            f"own errors (black-box shift estimation), the share is {shifted:.1%}: the "
-            f"estimate given, where EM, whose inferers learnt wrong labels from plainer errors, "
-            f"reads {em:.1%}. "
+            f"own errors (black-box shift estimation), the {kind} suite's share comes to "
+            f"{shifted:.1%} where EM's is {em:.1%}; that reading is taken, since EM's inferers "
+            f"learnt wrong labels from plainer errors. "
         )
         return shifted, float(high[j]), note
 
