@@ -180,9 +180,7 @@ def _answer(summary: dict[str, Any], run_dir: Path) -> dict[str, Any] | None:
 def build_report(run_dir: str | Path, data: LabelledData | None = None) -> str:
     """Render the report of a finished run as one HTML string; ``data``: its inputs, where the
     caller holds them (else they are loaded from the run's source)."""
-    view = RunView.open(run_dir)
-    if data is not None:
-        view.with_inputs(data)
+    view = RunView.open(run_dir).with_inputs(data)
     ex, summary, run = view.examples, view.summary, view.run
     kinds = ex["metadata"].astype(str)
     loss = view.loss

@@ -94,10 +94,12 @@ class RunView:
         sub = "eval" if self.training.get("eval_pass") else ""
         return DynamicsStore(self.path / "dynamics" / sub).read("loss")
 
-    def with_inputs(self, data: LabelledData) -> RunView:
+    def with_inputs(self, data: LabelledData | None) -> RunView:
         """This view with the run's inputs handed over by whoever holds them already (the job
-        that has just trained on them), so a page built from it does not load them again."""
-        self.__dict__["data"] = data
+        that has just trained on them), so a page built from it does not load them again; with
+        None, as it was."""
+        if data is not None:
+            self.__dict__["data"] = data
         return self
 
     @cached_property
