@@ -115,6 +115,21 @@ def test_shift_estimation_recovers_priors_from_miscalibrated_posteriors() -> Non
         estimate_prevalence(proba, heldout, suite, np.full(3, 1 / 3), list("abc"), method="x")
 
 
+def test_the_shift_estimate_has_an_interval_that_holds_the_truth() -> None:
+    """:func:`shift_estimate`: the priors of :func:`shift_priors` with a bootstrap interval over
+    rows and probes that holds the truth, narrower with more rows."""
+    truth = np.array([0.8, 0.15, 0.05])
+    widths = []
+    for n, seed in ((2_000, 7), (20_000, 8)):
+        proba, _ = _posteriors(truth, n, seed=seed)
+        heldout, suite = _posteriors(np.full(3, 1 / 3), 900, seed=seed + 10)
+        share, low, high = prevalence.shift_estimate(proba, heldout, suite, seed=0, rounds=100)
+        np.testing.assert_allclose(share, shift_priors(proba, heldout, suite))
+        assert np.all(low <= truth) and np.all(truth <= high) and np.all(low <= share)
+        widths.append(float((high - low)[1]))
+    assert widths[1] < widths[0]
+
+
 @pytest.mark.parametrize("fdr", [0.05, 0.1, 0.2])
 def test_two_groups_fdr_keeps_the_share_of_false_flags_at_the_level(fdr: float) -> None:
     """Two populations: ordinary scores ~ N(0, 1), problems ~ N(2.5, 1) at 15%; 250 probes drawn
