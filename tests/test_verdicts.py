@@ -20,6 +20,7 @@ from stratigraphy.analysis.flags import (
     MixtureFlagger,
     contradicts_share,
     flagged_at,
+    flagged_spread,
     mixture_proportion,
     mixture_proportion_interval,
     probe_reach,
@@ -1039,6 +1040,20 @@ def test_the_flags_at_other_levels_are_read_off_the_same_q_values() -> None:
     assert abs(counts["x"][0.2] - 5_000 * shares[2]) <= 1
 
 
+def test_the_spread_as_the_probes_vary_moves_with_the_flags_counted() -> None:
+    """The spread's shares are the main training's; where the source fold's rows flag short of
+    them, the counted flags fall below the share times the rows, and the spread moves by as
+    much, so it reads around the count shown beside it."""
+    flags = {"fdr": 0.2, "by_kind": {"x": 177, "y": 0},
+             "flagged_share_at": {"x": {"0.2": 0.1118}, "y": {"0.2": 0.0}},
+             "flagged_share_spread": {"x": [0.1021, 0.1131], "y": [0.0, 0.0]}}  # fmt: skip
+    spread = flagged_spread({"n_examples": 1797, "flags": flags})
+    assert spread == {"x": (160, 179), "y": (0, 0)}
+    assert spread["x"][0] <= flags["by_kind"]["x"] <= spread["x"][1]
+    del flags["flagged_share_at"]  # a summary written before the counts were recorded
+    assert flagged_spread({"n_examples": 1797, "flags": flags})["x"] == (183, 203)
+
+
 def test_a_reanalysis_copies_what_the_file_system_will_not_link(
     digits_run, tmp_path, monkeypatch
 ) -> None:
@@ -1096,6 +1111,7 @@ def test_a_finished_run_is_flagged_again_at_another_level_without_training(
     shown = CliRunner().invoke(app, ["analyze", str(digits_run.out), "--fdr", "0.2", "--out",
                                      str(tmp_path / "cli")])  # fmt: skip
     assert shown.exit_code == 0 and "≤ 0.2" in shown.output, shown.output
+    assert "What the data holds" in shown.output and "95% interval" in shown.output
     refused = CliRunner().invoke(app, ["analyze", str(tmp_path / "x.npy"), "--fdr", "0.2"])
     assert refused.exit_code != 0 and "finished run" in refused.output
     table = _answer_table(before)

@@ -489,7 +489,8 @@ def _load_callable(spec: str, what: str) -> Any:
 
 def _reanalyse_with_progress(run_dir: Path, out: Path, engine: str, address: str | None,
                              fdr: float | None = None) -> None:  # fmt: skip
-    """A finished run analysed again (``strat analyze RUN``), under a progress bar."""
+    """A finished run analysed again (``strat analyze RUN``), under a progress bar; then its
+    answer table, as ``strat run`` closes with."""
     from stratigraphy.job import reanalyse
 
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -500,7 +501,10 @@ def _reanalyse_with_progress(run_dir: Path, out: Path, engine: str, address: str
             bar.update(task, description=what, completed=done, total=total)
 
         summary = reanalyse(run_dir, out, engine, address, progress, fdr)
-    Console().print(
+    out_console = Console()
+    if "prevalence" in summary:
+        out_console.print(_answer_table(summary))
+    out_console.print(
         f"Analysed {summary['n_examples']:,} examples of {run_dir} again ({engine} engine): "
         f"[bold]{out / 'examples.parquet'}[/bold], {summary['flags']['flagged']:,} flagged "
         f"at an expected false-flag share ≤ {summary['flags']['fdr']:g}. {out} is a run "
