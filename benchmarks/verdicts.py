@@ -102,7 +102,7 @@ def _config(
 
 def long_tailed_fashion_mnist() -> Path:
     """Fashion-MNIST's training images with class k kept at ``LONG_TAIL_HEAD`` · ratio^(−k/9)
-    (4,000 T-shirts down to 400 ankle boots, 16,337 images; the first of each class, in the
+    (4,000 T-shirts down to 400 ankle boots, 16,349 images; the first of each class, in the
     data's order), written once to an ``.npz`` under ``benchmarks/out`` so each run can be
     analysed again. Imbalance is where a count of label errors is hardest to believe: a rare
     class's clean images are learnt late and look doubtful, and symmetric noise sends a rare

@@ -456,12 +456,22 @@ def flagged_spread(summary: dict[str, Any]) -> dict[str, tuple[int, int]]:
     the unmoved spread read 184–203). Empty for a summary written before it was recorded."""
     n = int(summary.get("n_examples", 0))
     flags = summary.get("flags", {})
-    at, fdr = flags.get("flagged_share_at", {}), f"{flags.get('fdr', 0):g}"
-    out = {}
-    for k, (lo, hi) in flags.get("flagged_share_spread", {}).items():
-        shift = flags["by_kind"].get(k, 0) - at[k][fdr] * n if fdr in at.get(k, {}) else 0.0
-        out[k] = (max(0, round(lo * n + shift)), max(0, round(hi * n + shift)))
-    return out
+    spread = flags.get("flagged_share_spread", {})
+    return {k: (_counted(flags, k, lo, n), _counted(flags, k, hi, n))
+            for k, (lo, hi) in spread.items()}  # fmt: skip
+
+
+def _counted(flags: dict[str, Any], kind: str, share: float, n: int) -> int:
+    """How many of the ``n`` examples a kind would flag where the main training's rows flag
+    ``share``: the count flagged at the run's level, moved by ``share``'s difference from the
+    share flagged there (the source fold's rows flag at their own, lower rate, so ``share``
+    times ``n`` alone would foretell more); ``share`` times ``n`` where that share is not
+    recorded."""
+    at = flags.get("flagged_share_at", {}).get(kind, {})
+    fdr = f"{flags.get('fdr', 0):g}"
+    if fdr not in at:
+        return max(0, round(share * n))
+    return max(0, flags["by_kind"].get(kind, 0) + round((share - at[fdr]) * n))
 
 
 def flagged_at(summary: dict[str, Any]) -> dict[str, dict[float, int]]:
@@ -474,12 +484,8 @@ def flagged_at(summary: dict[str, Any]) -> dict[str, dict[float, int]]:
     written before it was recorded."""
     n = int(summary.get("n_examples", 0))
     flags = summary.get("flags", {})
-    at, fdr = flags.get("flagged_share_at", {}), f"{flags.get('fdr', 0):g}"
-    return {
-        k: {float(lv): max(0, flags["by_kind"].get(k, 0) + round((share - by.get(fdr, 0)) * n))
-            for lv, share in by.items()}
-        for k, by in at.items()
-    }  # fmt: skip
+    return {k: {float(lv): _counted(flags, k, share, n) for lv, share in by.items()}
+            for k, by in flags.get("flagged_share_at", {}).items()}  # fmt: skip
 
 
 def other_levels(summary: dict[str, Any]) -> list[float]:

@@ -205,12 +205,22 @@ def shift_estimate(
     """:func:`shift_priors` with its percentile bootstrap interval over real rows and
     held-out probes: (priors, low, high)."""
     rng = np.random.default_rng([seed, 0x5F1])
+    low, high = _shift_interval(proba, heldout, heldout_suite, rng, rounds)
+    return shift_priors(proba, heldout, heldout_suite), low, high
+
+
+def _shift_interval(
+    proba: np.ndarray, heldout: np.ndarray, heldout_suite: np.ndarray,
+    rng: np.random.Generator, rounds: int,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The percentile bootstrap interval of :func:`shift_priors` over ``rounds`` draws of the
+    real rows and the held-out probes."""
     real, probes = _resamplings(proba.shape[0], heldout.shape[0], rng, rounds)
     draws = np.stack([shift_priors(proba, heldout, heldout_suite, w, hw)
                       for w, hw in zip(real, probes, strict=True)])  # fmt: skip
     tail = (1.0 - INTERVAL) / 2
     low, high = np.quantile(draws, [tail, 1.0 - tail], axis=0)
-    return shift_priors(proba, heldout, heldout_suite), low, high
+    return low, high
 
 
 def _resamplings(
@@ -249,10 +259,7 @@ def estimate_prevalence(
     present = np.ones(proba.shape[1], dtype=bool)
     shift_high = np.ones(proba.shape[1])
     if method != "em":
-        real, probes = _resamplings(n, m, rng, rounds)
-        draws = np.stack([shift_priors(proba, heldout, heldout_suite, w, hw)
-                          for w, hw in zip(real, probes, strict=True)])  # fmt: skip
-        low, high = np.quantile(draws, [tail, 1.0 - tail], axis=0)
+        low, high = _shift_interval(proba, heldout, heldout_suite, rng, rounds)
         if method == "bbse":
             shift = shift_priors(proba, heldout, heldout_suite)
             return Prevalence(list(suites), shift, low, high, n)
