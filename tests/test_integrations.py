@@ -215,6 +215,7 @@ def test_sklearn_estimators_record_dynamics(digits, make) -> None:  # type: igno
     assert signals["loss"].shape == (probed.X.shape[0], 8)
     assert not np.isnan(signals["loss"].astype(np.float32)).any()
     result = analyze(signals, probed, digits.class_names)
+    assert result.engine.class_names_ == list(digits.class_names)  # the notes name classes
     held = result.summary["mislabel_score"]["heldout_ap"]
     assert max(held.values()) > 0.5
     assert (est.predict(X) == digits.y).mean() > 0.8

@@ -401,6 +401,10 @@ def test_a_withheld_share_is_uncertain_up_to_the_probes_weighted_to_the_data_err
             assert 0.15 <= high <= 0.22
             assert engine.reweighted_["mislabeled"]["bound"] == pytest.approx(high)
             assert "bound the share at" in engine.notes_[0]
+            assert "most often 0→1" in engine.notes_[0]  # no class names: indices
+            engine.class_names_ = ["T-shirt/top", "Trouser", *map(str, range(2, 10))]
+            named = engine._bound_by_pairs("mislabeled", 0.2, 0.07, 0.07)
+            assert "most often T-shirt/top→Trouser" in named
         else:
             assert high == pytest.approx(0.07) and engine.reweighted_ == {}
 

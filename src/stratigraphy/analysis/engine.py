@@ -156,15 +156,17 @@ class AnalysisEngine(KindShares):
 
     def fit(
         self, source: SignalSource, probed: ProbedData, like: AnalysisEngine | None = None,
-        unvouched: np.ndarray | None = None,
+        unvouched: np.ndarray | None = None, class_names: list[str] | None = None,
     ) -> AnalysisEngine:  # fmt: skip
         """Fit every inferer on the fitting probes, measure each on the held-out probes and keep
         the best; choose ``mislabel_score``; fix the references that need every row (ranks,
         priors, the flags' error rates) from the reference rows. ``like``: a fitted engine over
         the same data whose priors this one shares (a second fold); ``unvouched``: examples
         (indices into the data) judged but never flagged, nor among the rows the flags are
-        fitted on (the source fold's clean-looking sources: :mod:`stratigraphy.folds`)."""
+        fitted on (the source fold's clean-looking sources: :mod:`stratigraphy.folds`);
+        ``class_names``: what the notes call the classes (their indices where None)."""
         self.config.validate()
+        self.class_names_ = list(class_names) if class_names is not None else None
         self.suites_ = list(probed.suites)
         self.n_classes_ = probed.n_classes
         rows, suite_ids = probed.probe_rows, probed.suite_ids()
@@ -663,7 +665,7 @@ def analyze_source(
     if engine == "ray" and (out is None or not isinstance(source, DynamicsStore)):
         raise ConfigError("The ray engine streams a dynamics store into a directory: give a "
                           "DynamicsStore and out.")  # fmt: skip
-    fitted = AnalysisEngine(config).fit(source, probed, like, unvouched)
+    fitted = AnalysisEngine(config).fit(source, probed, like, unvouched, class_names)
     if out is None:
         sink = _MemorySink()
         summary = fitted.run(source, probed, sink, class_names, truth, columns, on_progress)

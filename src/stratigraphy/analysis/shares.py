@@ -104,6 +104,7 @@ class KindShares:
     prevalence_: Prevalence
     unmixing_: tuple[tuple[int, int, float, float, float], ...] = ()
     error_pairs_: np.ndarray | None = None
+    class_names_: list[str] | None = None
     measured_where_agreeing_: tuple[str, ...] = ()
     prevalence_notes_: tuple[str, ...] = ()
     notes_: list[str]
@@ -446,6 +447,11 @@ class KindShares:
             f"review the {kind} kind to look at the likeliest."
         )
 
+    def _class_name(self, label: int) -> str:
+        """A class as the notes name it: its name where the data gives names, else its index."""
+        names = self.class_names_
+        return names[label] if names is not None and 0 <= label < len(names) else str(label)
+
     def _bound_by_pairs(self, kind: str, reweighted: float, em: float, high: float) -> str:
         """Record the bound of the probes weighted to the data's own error pairs, which bears
         out EM's share (``confusion_weighted`` in the summary), and what the note says of it."""
@@ -454,7 +460,7 @@ class KindShares:
                                   "pairs": [list(p) for p in pairs]}  # fmt: skip
         if reweighted <= high:
             return ""
-        named = ", ".join(f"{a}→{b}" for a, b, _ in pairs[:3])
+        named = ", ".join(f"{self._class_name(a)}→{self._class_name(b)}" for a, b, _ in pairs[:3])
         return (
             f"Weighted to the data's own confusions (true class → given label, most often "
             f"{named}), the probes bound the share at {reweighted:.1%}: the label noise is "
