@@ -421,7 +421,8 @@ class KindShares:
         reweighted = mixture_proportion(real, own, weights=weights) if weighed else 0.0
         note = (
             f"The {kind} calibration probes score higher than the examples EM reads as {kind} "
-            f"(mixture bound {bound:.1%} against EM's {em:.1%}). "
+            f"(mixture bound {bound:.1%} against EM's {em:.1%}; this note's shares are of the "
+            f"examples trained beside the probes, the estimate's of every example). "
         )
         if weighed and reweighted >= em:
             note += self._bound_by_pairs(kind, reweighted, em, high)
