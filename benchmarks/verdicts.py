@@ -16,12 +16,19 @@ fold, the engine) and cleanlab runs on the same planted data with the same model
 - unscored rows and the source fold's cost beside the main training;
 - with ``--relevel 0.2``: the run flagged again at that level (``strat analyze
   RUN --fdr 0.2``, no training) beside the count its summary foretold
-  (``flags.flagged_share_at``), with the realised false share.
+  (``flags.flagged_share_at``), with the realised false share;
+- at the end, one row per setting against the issue's must-show (:func:`status_row`).
+
+With ``--again`` no setting is trained: each run recorded before (in ``benchmarks/out/verdicts``
+or the directory given) is analysed again with this checkout's engine (``strat analyze``, a
+minute or two per setting where a training takes several), which is how a change to the
+analysis is measured on every setting at once.
 
     python benchmarks/verdicts.py                          # every setting
     python benchmarks/verdicts.py --only fmnist-none,tweets-crowd [--limit 20000] [--epochs 15]
     python benchmarks/verdicts.py --clean-sampling extremes # MAP-D's most and least typical probes
     python benchmarks/verdicts.py --only tweets-sym20,tweets-sym40 --relevel 0.2
+    python benchmarks/verdicts.py --again --no-cleanlab      # the recorded runs, analysed again
 
 Fashion-MNIST settings use its first ``--limit`` training images (default 20,000; ``strat run
 --limit``, so each run can be analysed again) so that the six trainings of a setting (one run,
@@ -53,6 +60,7 @@ from stratigraphy.curate.fixes import plan_fixes
 from stratigraphy.data.sources import LabelledData
 from stratigraphy.data.tables import read_table
 from stratigraphy.job import reanalyse
+from stratigraphy.rundir.layout import read_json
 
 KIND_TO_SUITE = {"mislabeled": "mislabeled", "corrupted": "corrupted",
                  "out_of_distribution": "random_input"}  # fmt: skip
@@ -123,6 +131,31 @@ def long_tailed_fashion_mnist() -> Path:
     return path
 
 
+def _trained(s: Setting, out: Path, epochs: int, seed: int, clean_sampling: str, limit: int,
+             again: Path | None) -> tuple[RunConfig, dict, float, Path, LabelledData] | None:  # fmt: skip
+    """The setting's run: trained afresh into ``out``, or with ``again`` its run recorded
+    there analysed again into ``NAME-again`` beside it (None where none is recorded).
+    Returns its configuration, summary, wall time, directory and source data."""
+    if again is not None:
+        out = again / out.name
+        if not (out / "run.json").is_file():
+            print(f"skipping {s.name}: no recorded run in {out}")
+            return None
+        cfg = RunConfig.from_dict(read_json(out / "run.json")["config"])
+        where = out.parent / f"{out.name}-again"
+        shutil.rmtree(where, ignore_errors=True)
+        t0 = time.perf_counter()
+        summary = reanalyse(out, where)
+        return cfg, summary, time.perf_counter() - t0, where, cfg.data.load_source(None)
+    cfg = _config(s, out, epochs, seed, clean_sampling, limit)
+    if out.exists():
+        shutil.rmtree(out)
+    source = cfg.data.load_source(None)
+    t0 = time.perf_counter()
+    summary = run(cfg, data=source).summary
+    return cfg, summary, time.perf_counter() - t0, out, source
+
+
 def evaluate(
     s: Setting,
     epochs: int,
@@ -131,33 +164,35 @@ def evaluate(
     clean_sampling: str,
     with_cleanlab: bool = True,
     relevel: float | None = None,
-) -> dict:
+    again: Path | None = None,
+) -> dict | None:
+    """Run the setting end to end and measure it; with ``again`` (a directory of recorded
+    runs, such as ``benchmarks/out/verdicts``), analyse its run ``again/NAME`` again with this
+    checkout's engine instead (``strat analyze``, into ``NAME-again``: no training, the
+    run's own epochs and seed), or None where no run is recorded there."""
     out = OUT / "verdicts" / (s.name + ("" if clean_sampling == "halves" else f"-{clean_sampling}"))
-    cfg = _config(s, out, epochs, seed, clean_sampling, limit)
-    if out.exists():
-        shutil.rmtree(out)
-    source = cfg.data.load_source(None)
-    t0 = time.perf_counter()
-    result = run(cfg, data=source)
-    wall = time.perf_counter() - t0
+    trained = _trained(s, out, epochs, seed, clean_sampling, limit, again)
+    if trained is None:
+        return None
+    cfg, summary, wall, where, source = trained
     planted = cfg.data.planted(source)
     data = planted.data if planted is not None else source
     kind = planted.kind if planted is not None else np.full(data.n, "clean", dtype=object)
-    ex = pq.read_table(out / "examples.parquet").to_pandas()
-    summary = result.summary
+    ex = pq.read_table(where / "examples.parquet").to_pandas()
     prev = summary["prevalence"]
     n = data.n
-    r: dict = {"setting": s.name, "title": s.title, "n": n, "epochs": epochs, "wall_s": wall}
+    r: dict = {"setting": s.name, "title": s.title, "n": n, "epochs": cfg.training.epochs,
+               "wall_s": wall, "again": again is not None}  # fmt: skip
     r["unscored"] = int((ex.verdict == "unscored").sum())
-    t = summary["timings"]
-    r["training_s"], r["source_fold_s"] = t["training_s"], t["source_fold_s"]
+    t = summary.get("timings", {})
+    r["training_s"], r["source_fold_s"] = t.get("training_s", 0.0), t.get("source_fold_s", 0.0)
     r["prevalence"] = {
         suite: {"truth": float(np.mean(kind == k)), "share": prev["share"][suite],
                 "low": prev["low"][suite], "high": prev["high"][suite]}
         for k, suite in KIND_TO_SUITE.items()
     }  # fmt: skip
     problem = np.asarray(kind != "clean")
-    np.save(out / "planted_kind.npy", np.asarray(kind, dtype=str))
+    np.save(where / "planted_kind.npy", np.asarray(kind, dtype=str))
     flagged = ex.flagged.to_numpy()
     disputed = _crowd_disputed(n) if s.data == "tweets" else np.zeros(n, dtype=bool)
     r["flags"] = {
@@ -175,14 +210,16 @@ def evaluate(
     }
     r["flags"]["spread"] = summary["flags"].get("flagged_share_spread", {})
     r["by_fold"] = _flags_by_fold(ex, problem, disputed)
+    r["oracle"] = _oracle_cut(ex, problem)
     if relevel is not None:
         r["relevel"] = _relevel(out, summary, relevel, problem, disputed)
     est_problems = n * sum(prev["share"][k] for k in summary["flags"]["by_kind"])
     r["review"] = {"queue": int(flagged.sum()), "estimated_problems": est_problems,
                    "allowed": est_problems + 0.1 * flagged.sum()}  # fmt: skip
-    plan = plan_fixes(out, "relabel", use_review=False)
+    plan = plan_fixes(where, "relabel", use_review=False)
     r["fix_removed_share"] = float((~plan.keep).mean())
-    r.update(_against_cleanlab(data, problem, disputed, epochs, seed) if with_cleanlab else {})
+    r.update(_against_cleanlab(data, problem, disputed, cfg.training.epochs, cfg.seed)
+             if with_cleanlab else {})  # fmt: skip
     truth = planted.label_errors if planted is not None and planted.label_errors.any() else None
     if s.name == "tweets-crowd":
         conf = read_table(TWEETS).column("airline_sentiment_confidence").to_numpy()
@@ -191,6 +228,19 @@ def evaluate(
         r["ap"] = _ap(ex, summary, truth, r.get("cleanlab_score"))
     r.pop("cleanlab_score", None)
     return r
+
+
+def _oracle_cut(ex, problem: np.ndarray, level: float = 0.1) -> dict:
+    """The most examples any cut of ``mislabel_score`` flags with at most ``level`` of them
+    clean (the planted truth known: what a perfectly calibrated error rate would flag on
+    this score), and the share of planted problems that catches: the reference for the flags'
+    count."""
+    order = np.argsort(-np.nan_to_num(ex.mislabel_score.to_numpy(), nan=-np.inf), kind="stable")
+    hits = np.cumsum(problem[ex["index"].to_numpy()[order]])
+    ok = np.flatnonzero(hits >= (1.0 - level) * np.arange(1, hits.size + 1))
+    k = int(ok[-1] + 1) if ok.size else 0
+    caught = float(hits[k - 1] / max(problem.sum(), 1)) if k else 0.0
+    return {"level": level, "flagged": k, "caught": caught}
 
 
 def _flags_by_fold(ex, problem: np.ndarray, disputed: np.ndarray) -> dict:
@@ -310,6 +360,9 @@ def print_setting(r: dict) -> None:
              if f.get("withheld") else ""))  # fmt: skip
     spread = {k: f"{lo * r['n']:.0f}–{hi * r['n']:.0f}" for k, (lo, hi) in f["spread"].items()
               if hi > 0}  # fmt: skip
+    o = r["oracle"]
+    print(f"- an oracle cut of mislabel_score at {o['level']:g} (truth known) would flag "
+          f"{o['flagged']:,}, catching {o['caught']:.3f}")  # fmt: skip
     main, fold = r["by_fold"]["main"], r["by_fold"]["source_fold"]
     print(f"- as the probes are drawn again (10th–90th percentile): {spread or 'none'}; the "
           f"main training's {main['rows']} rows: {main['flagged']} flagged (false "
@@ -342,8 +395,56 @@ def print_setting(r: dict) -> None:
     print(
         f"- unscored rows {r['unscored']}; main training {r['training_s']:.0f} s, source fold "
         f"{r['source_fold_s']:.0f} s ({r['source_fold_s'] / r['training_s']:.0%} more); "
-        f"run wall {r['wall_s']:.0f} s" + (f", cleanlab {c['wall_s']:.0f} s" if c else "")
+        + ("analysed again in" if r.get("again") else "run wall")
+        + f" {r['wall_s']:.0f} s"
+        + (f", cleanlab {c['wall_s']:.0f} s" if c else "")
     )
+
+
+def _share_cell(p: dict) -> str:
+    return f"{p['truth']:.1%} / {p['share']:.1%} ({p['low']:.1%}–{p['high']:.1%})"
+
+
+def status_row(r: dict) -> list[str]:
+    """One setting against issue 12's must-show: each planted kind's share (truth / estimate)
+    within 2 points, the realised false share at most 0.12, ``strat fix`` removing at most 1%
+    where nothing is planted, the review queue within the estimate plus the allowed false share,
+    no unscored row. A check mark where it holds, a cross where not."""
+    mark = {True: "✓", False: "✗"}
+    p, f = r["prevalence"], r["flags"]
+    shares_ok = all(abs(v["share"] - v["truth"]) <= 0.02 for v in p.values())
+    unanimous = f.get("false_share_unanimous")
+    false = f"{f['false_share']:.3f}" + (f" ({unanimous:.3f})" if unanimous is not None else "")
+    caught = f"{f['caught']:.3f}" if f["caught"] == f["caught"] else "—"
+    withheld = " withheld: " + ", ".join(f["withheld"]) if f.get("withheld") else ""
+    a = r.get("ap")
+    ap = "—"
+    if a:
+        ap = f"{a['mislabel_score']:.3f} / {a['best_classic_ap']:.3f}"
+        ap += f" / {a['cleanlab']:.3f}" if a.get("cleanlab") is not None else ""
+    nothing = all(v["truth"] == 0 for v in p.values())
+    fix = f"{r['fix_removed_share']:.2%}" + (
+        f" {mark[r['fix_removed_share'] <= 0.01]}" if nothing else "")  # fmt: skip
+    q = r["review"]
+    return [
+        r["setting"], *(_share_cell(v) for v in p.values()), mark[shares_ok],
+        f"{f['flagged']:,}{withheld}", f"{false} {mark[f['false_share'] <= 0.12]}",
+        f"{caught} ({r['oracle']['flagged']:,}; {r['oracle']['caught']:.3f})", ap,
+        fix, f"{q['queue']:,} ≤ {q['allowed']:,.0f} {mark[q['queue'] <= q['allowed']]}",
+        f"{r['unscored']} {mark[r['unscored'] == 0]}",
+    ]  # fmt: skip
+
+
+def print_status(results: list[dict]) -> None:
+    """The settings measured, one row each, as a Markdown table (:func:`status_row`)."""
+    head = ["setting", "label errors: truth / estimate", "corrupted", "random input",
+            "shares within 2 points", "flagged at 0.1", "false share (unanimous tweets)",
+            "caught (oracle cut: flagged; caught)", "AP mislabel_score / best classic (/ cleanlab)", "fix removes",
+            "review queue ≤ allowed", "unscored"]  # fmt: skip
+    print("\n| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for r in results:
+        print("| " + " | ".join(status_row(r)) + " |")
 
 
 def main() -> None:
@@ -356,6 +457,9 @@ def main() -> None:
     ap.add_argument("--no-cleanlab", action="store_true", help="skip cleanlab's 5-fold runs")
     ap.add_argument("--relevel", type=float, default=None,
                     help="flag each run again at this level without training")  # fmt: skip
+    ap.add_argument("--again", nargs="?", const=OUT / "verdicts", type=Path, default=None,
+                    help="analyse each setting's run recorded in this directory again, "
+                         "without training (default: benchmarks/out/verdicts)")  # fmt: skip
     args = ap.parse_args()
     wanted = set(args.only.split(","))
     results = []
@@ -369,13 +473,16 @@ def main() -> None:
             print(f"skipping {s.name}: {TWEETS} is absent")
             continue
         r = evaluate(s, args.epochs, args.seed, args.limit, args.clean_sampling,
-                     not args.no_cleanlab, args.relevel)  # fmt: skip
+                     not args.no_cleanlab, args.relevel, args.again)  # fmt: skip
+        if r is None:
+            continue
         print_setting(r)
         sys.stdout.flush()
         results.append(r)
         (OUT / f"verdicts-{args.clean_sampling}.json").write_text(
             json.dumps(results, indent=1, default=float)
         )
+    print_status(results)
 
 
 if __name__ == "__main__":
