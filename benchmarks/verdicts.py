@@ -211,6 +211,8 @@ def evaluate(
     r["flags"]["spread"] = summary["flags"].get("flagged_share_spread", {})
     r["by_fold"] = _flags_by_fold(ex, problem, disputed)
     r["oracle"] = _oracle_cut(ex, problem)
+    if planted is not None and planted.label_errors.any():
+        r["suggestion"] = suggestion_quality(ex, planted.label_errors, planted.true_label)
     if relevel is not None:
         r["relevel"] = _relevel(out, summary, relevel, problem, disputed)
     est_problems = n * sum(prev["share"][k] for k in summary["flags"]["by_kind"])
@@ -241,6 +243,22 @@ def _oracle_cut(ex, problem: np.ndarray, level: float = 0.1) -> dict:
     k = int(ok[-1] + 1) if ok.size else 0
     caught = float(hits[k - 1] / max(problem.sum(), 1)) if k else 0.0
     return {"level": level, "flagged": k, "caught": caught}
+
+
+def suggestion_quality(ex, errors: np.ndarray, true_label: np.ndarray, bins: int = 10) -> dict:
+    """Over the planted label errors that got a suggested label: how often it is the true one,
+    the mean ``suggested_confidence``, and its expected calibration error (the gap between
+    confidence and accuracy in ten equal-width bins, weighted by their rows)."""
+    index = ex["index"].to_numpy()
+    conf = ex.suggested_confidence.to_numpy(np.float64)
+    has = errors[index] & np.isfinite(conf)
+    right = ex.suggested_label.to_numpy()[has] == true_label[index[has]]
+    conf = conf[has]
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    ece = sum(abs(conf[which == b].mean() - right[which == b].mean()) * np.mean(which == b)
+              for b in range(bins) if np.any(which == b))  # fmt: skip
+    return {"errors": int(has.sum()), "right": float(right.mean()) if has.any() else 0.0,
+            "mean_confidence": float(conf.mean()) if has.any() else 0.0, "ece": float(ece)}  # fmt: skip
 
 
 def _flags_by_fold(ex, problem: np.ndarray, disputed: np.ndarray) -> dict:
@@ -360,6 +378,11 @@ def print_setting(r: dict) -> None:
              if f.get("withheld") else ""))  # fmt: skip
     spread = {k: f"{lo * r['n']:.0f}–{hi * r['n']:.0f}" for k, (lo, hi) in f["spread"].items()
               if hi > 0}  # fmt: skip
+    if "suggestion" in r:
+        g = r["suggestion"]
+        print(f"- suggested labels on {g['errors']:,} planted errors: {g['right']:.3f} right, "
+              f"mean suggested_confidence {g['mean_confidence']:.3f}, expected calibration "
+              f"error {g['ece']:.3f}")  # fmt: skip
     o = r["oracle"]
     print(f"- an oracle cut of mislabel_score at {o['level']:g} (truth known) would flag "
           f"{o['flagged']:,}, catching {o['caught']:.3f}")  # fmt: skip

@@ -103,14 +103,36 @@ def test_analyze_source_rejects_bad_signals(recorded) -> None:  # type: ignore[n
         analyze_source(ArraySource({"loss": signals["loss"]}), probed)
 
 
-def test_suggested_labels_take_the_most_frequent_other_prediction() -> None:
-    from stratigraphy.analysis.mislabel import suggest_labels
+def test_the_suggestion_and_its_confidence_come_from_the_epochs_that_disagreed() -> None:
+    """The suggested class is the one predicted most often in the epochs that disagreed with
+    the label; its confidence is its share of those epochs, not of all of them (a label
+    memorised early leaves few disagreeing epochs, and they still name the class), and none
+    where the model never disagreed."""
+    from stratigraphy.analysis.reasons import other_prediction
 
-    labels = np.array([0, 0, 1])
-    pred = np.array([[1, 2, 2], [0, 0, 0], [-1, 3, 3]])  # row 2 predicts a class beyond labels
-    flagged = np.array([True, True, True])
-    np.testing.assert_array_equal(suggest_labels(labels, pred, flagged, 2), [2, 0, 3])
-    np.testing.assert_array_equal(suggest_labels(labels, pred, ~flagged, 2), labels)
+    labels = np.array([0, 0, 1, 2])
+    pred = np.array([[1, 2, 2, 0], [0, 0, 0, 0], [-1, 3, 3, 1], [1, 2, 2, 2]])  # 3: beyond labels
+    other = other_prediction(labels, pred, 3)
+    np.testing.assert_array_equal(other.alt[[0, 2, 3]], [2, 3, 1])
+    np.testing.assert_array_equal(other.times, [2, 0, 2, 1])
+    np.testing.assert_array_equal(other.disagreed, [3, 0, 2, 1])
+    np.testing.assert_allclose(other.confidence(), [2 / 3, np.nan, 1.0, 1.0])
+
+
+def test_a_reason_says_how_many_disagreeing_epochs_named_the_class() -> None:
+    """Where other epochs named yet another class, the reason says so; an error rate
+    estimated at zero reads as below 0.001, not as a certainty."""
+    from stratigraphy.analysis.reasons import flag_reasons
+
+    evidence = {"alt": np.array([2, 1]), "alt_count": np.array([4, 3]),
+                "disagreed": np.array([5, 3]), "epochs": np.array([12, 12]),
+                "forgetting": np.array([0, 2]), "correctness": np.array([0, 5]),
+                "aum": np.array([-2.0, 0.5]), "p_kind": np.array([0.9, 0.7])}  # fmt: skip
+    out = flag_reasons(np.array([0, 1]), ["mislabeled"] * 2, np.array([0.0, 0.05]), 0.1,
+                       evidence, ["a", "b", "c"])  # fmt: skip
+    assert out[0].startswith("mislabeled: q < 0.001 ≤ 0.1; p(mislabeled) 0.90")
+    assert "predicted 'c' in 4 of 12 epochs (4 of the 5 that disagreed);" in out[0]
+    assert "q = 0.05 ≤ 0.1" in out[1] and "predicted 'b' in 3 of 12 epochs;" in out[1]
 
 
 @pytest.mark.parametrize("n_suites", [2, 5])

@@ -80,6 +80,11 @@ def test_queue_is_flagged_examples_strongest_evidence_first(client):
     assert {it["metadata"] for it in q["items"]} <= {"mislabeled", "corrupted", "random_input"}
     mis = client.get("/api/queue", params={"kind": "mislabeled", "label": 3}).json()["items"]
     assert mis and all(it["metadata"] == "mislabeled" and it["label"] == 3 for it in mis)
+    # a suggested label comes with how likely it is, were the given label wrong; none else
+    relabelled = [it for it in mis if it["suggested"] != it["label"]]
+    assert relabelled and all(0 < it["suggested_confidence"] <= 1 for it in relabelled)
+    kept = [it for it in q["items"] if it["suggested"] == it["label"]]
+    assert all(it["suggested_confidence"] is None for it in kept)
 
 
 def test_the_likeliest_label_errors_queue_ranks_every_example_by_mislabel_score(run_copy):

@@ -54,7 +54,7 @@ from stratigraphy.analysis.prevalence import (
     PREVALENCE_METHODS,
     adjust_posteriors,
 )
-from stratigraphy.analysis.reasons import flag_reasons, other_prediction
+from stratigraphy.analysis.reasons import OtherPrediction, flag_reasons, other_prediction
 from stratigraphy.analysis.scores import compute_scores
 from stratigraphy.analysis.shares import Agreement, KindShares
 from stratigraphy.analysis.sources import ArraySource, Signals, SignalSource
@@ -158,13 +158,11 @@ class AnalysisEngine(KindShares):
         self, source: SignalSource, probed: ProbedData, like: AnalysisEngine | None = None,
         unvouched: np.ndarray | None = None, class_names: list[str] | None = None,
     ) -> AnalysisEngine:  # fmt: skip
-        """Fit every inferer on the fitting probes, measure each on the held-out probes and keep
-        the best; choose ``mislabel_score``; fix the references that need every row (ranks,
-        priors, the flags' error rates) from the reference rows. ``like``: a fitted engine over
-        the same data whose priors this one shares (a second fold); ``unvouched``: examples
-        (indices into the data) judged but never flagged, nor among the rows the flags are
-        fitted on (the source fold's clean-looking sources: :mod:`stratigraphy.folds`);
-        ``class_names``: what the notes call the classes (their indices where None)."""
+        """Fit the inferers on the fitting probes, keep the best on the held-out ones; choose
+        ``mislabel_score``; fix what needs every row (ranks, priors, the flags' error rates) from
+        the reference rows. ``like``: a fitted engine whose priors this one shares (a second
+        fold); ``unvouched``: examples judged but never flagged nor among the rows the flags are
+        fitted on (:mod:`stratigraphy.folds`); ``class_names``: what the notes call classes."""
         self.config.validate()
         self.class_names_ = list(class_names) if class_names is not None else None
         self.suites_ = list(probed.suites)
@@ -281,10 +279,10 @@ class AnalysisEngine(KindShares):
         wrong = [j for j, s in enumerate(self.suites_) if suite_info(s).label_wrong]
         if not wrong or labels.size == 0:
             return None
-        alt, count = other_prediction(labels, pred, self.n_classes_)
-        mostly = count > pred.shape[1] / 2
+        other = other_prediction(labels, pred, self.n_classes_)
+        mostly = other.times > pred.shape[1] / 2
         self.error_pairs_ = error_pairs(
-            labels, np.where(mostly, alt, -1), best[:, wrong[0]], self.n_classes_
+            labels, np.where(mostly, other.alt, -1), best[:, wrong[0]], self.n_classes_
         )
         table = probed.probes
         source = table.column("source_label").to_numpy()[held]
@@ -485,7 +483,8 @@ class AnalysisEngine(KindShares):
             q_value = np.where(unvouched, 1.0, q_value)
             flagged = self.flagger_.flag(q_value)
             verdict[flagged] = np.asarray(kinds, dtype=object)[which[flagged]]
-        alt, alt_count = other_prediction(labels, sig["pred"], self.n_classes_)
+        other = other_prediction(labels, sig["pred"], self.n_classes_)
+        alt, alt_count = other.alt, other.times
         wrong = [s for s in self.suites_ if suite_info(s).label_wrong]
         relabel = np.isin(verdict, wrong) | np.isin(
             np.asarray(self.suites_, dtype=object)[proba[self.method_].argmax(1)], wrong
@@ -495,21 +494,22 @@ class AnalysisEngine(KindShares):
         reason = np.full(n, "", dtype=object)
         hit = np.flatnonzero(flagged)
         if hit.size:
-            evidence = self._evidence(proba, scores, alt, alt_count, verdict, epochs)
+            evidence = self._evidence(proba, scores, other, verdict, epochs)
             reason[hit] = flag_reasons(hit, verdict[hit].tolist(), q_value, self.config.fdr,
                                        evidence, names)  # fmt: skip
         return {"verdict": verdict, "flagged": flagged, "q_value": q_value, "reason": reason,
                 "suggested_label": suggested,
-                "suggested_confidence": np.where(relabel & (alt_count > 0), alt_count / epochs,
+                "suggested_confidence": np.where(relabel & (alt_count > 0), other.confidence(),
                                                  np.nan)}  # fmt: skip
 
     def _evidence(self, proba: dict[str, np.ndarray], scores: dict[str, np.ndarray],
-                  alt: np.ndarray, alt_count: np.ndarray, verdict: np.ndarray,
+                  other: OtherPrediction, verdict: np.ndarray,
                   epochs: int) -> dict[str, np.ndarray]:  # fmt: skip
         n = verdict.size
         col = np.array([self.suites_.index(v) if v in self.suites_ else 0 for v in verdict])
         adjusted = self.adjusted(proba[self.method_])
-        evidence = {"alt": alt, "alt_count": alt_count, "epochs": np.full(n, epochs),
+        evidence = {"alt": other.alt, "alt_count": other.times, "disagreed": other.disagreed,
+                    "epochs": np.full(n, epochs),
                     "forgetting": scores["forgetting"], "correctness": scores["correctness"],
                     "aum": scores["aum"], "p_kind": adjusted[np.arange(n), col]}  # fmt: skip
         if "knn" in self.inferers_:

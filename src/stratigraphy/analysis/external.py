@@ -97,13 +97,14 @@ def analyze_outputs(
     mislabel = 0.5 * (ranks.rank(FALLBACK_SCORE, values[FALLBACK_SCORE])
                       + ranks.rank(PAIRED_SCORE, values[PAIRED_SCORE]))  # fmt: skip
     n_classes = int(max(labels.max(), signals["pred"].max())) + 1
-    alt, count = other_prediction(labels, signals["pred"], n_classes)
+    other = other_prediction(labels, signals["pred"], n_classes)
+    alt, count = other.alt, other.times
     epochs = signals["pred"].shape[1]
     table = pa.table({
         "index": np.arange(labels.size), "label": labels, **scores,
         "mislabel_score": mislabel.astype(np.float32),
         "suggested_label": np.where(count > 0, alt, labels),
-        "suggested_confidence": (count / epochs).astype(np.float32),
+        "suggested_confidence": other.confidence().astype(np.float32),
     })  # fmt: skip
     summary = {"source": "saved outputs", "n_examples": int(labels.size), "epochs": epochs,
                "class_names": class_names or [str(c) for c in range(n_classes)],

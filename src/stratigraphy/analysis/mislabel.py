@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from stratigraphy.analysis.reasons import other_prediction
 from stratigraphy.analysis.scores import mislabel_direction
 from stratigraphy.probes.suites import suite_info
 
@@ -146,12 +145,3 @@ def consensus(
     """The mean of the ``members``' ranks against their reference values, row by row: the
     near-tied candidates averaged, so that no one of them is bet on by chance."""
     return np.mean([ranks.rank(m, candidates[m]) for m in members], axis=0).astype(np.float32)
-
-
-def suggest_labels(
-    labels: np.ndarray, pred: np.ndarray, flagged: np.ndarray, n_classes: int
-) -> np.ndarray:
-    """For flagged rows, the class predicted most often in the epochs that disagreed with the given
-    label (the model's view before it memorised it); every other row keeps its label."""
-    alt, count = other_prediction(labels, pred, n_classes)
-    return np.where(flagged & (count > 0), alt, labels)

@@ -61,6 +61,7 @@ def _gallery(view: RunView) -> list[dict[str, Any]]:
                     "index": int(i),
                     "label": names[int(ex["label"][i])],
                     "suggested": names[int(ex["suggested_label"][i])],
+                    "suggested_confidence": view.value_at("suggested_confidence", int(i)),
                     "confidence": float(ex["confidence"][i]),
                     "image": plots.data_uri(image) if image else None,
                     "caption": str(ex["caption"][i]) if "caption" in ex else None,

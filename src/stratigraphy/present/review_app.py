@@ -158,6 +158,7 @@ class ReviewData:
             "index": i,
             "label": int(ex["label"][i]),
             "suggested": int(ex["suggested_label"][i]),
+            "suggested_confidence": self.view.value_at("suggested_confidence", i),
             "metadata": str(self.metadata[i]),
             "confidence": float(self.confidence[i]),
             "verdict": str(ex["verdict"][i]) if "verdict" in ex else None,

@@ -64,6 +64,14 @@ class RunView:
         table = pq.read_table(self.path / EXAMPLES_PARQUET)
         return {n: table.column(n).to_numpy(zero_copy_only=False) for n in table.column_names}
 
+    def value_at(self, column: str, i: int) -> float | None:
+        """Example ``i``'s value of an optional numeric column: None where it is NaN, or where
+        the run was written before the column existed."""
+        values = self.examples.get(column)
+        if values is None or not np.isfinite(values[i]):
+            return None
+        return float(values[i])
+
     @cached_property
     def probes(self) -> dict[str, np.ndarray]:
         table = pq.read_table(self.path / PROBES_PARQUET)
