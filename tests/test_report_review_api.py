@@ -106,6 +106,24 @@ def test_the_likeliest_label_errors_queue_ranks_every_example_by_mislabel_score(
     assert "review the likeliest label errors" in build_report(run_copy)
 
 
+def test_the_report_says_when_the_flags_fall_far_short_of_the_estimate(run_copy):
+    """3 flags where the share's lower end holds 143 label errors: the answer says so, with
+    the command that flags the run at a looser level; the run as it was does not."""
+    assert "although the estimate holds" not in build_report(run_copy)
+    summary = json.loads((run_copy / "summary.json").read_text())
+    flags = summary["flags"]
+    flags["by_kind"] = {**{k: 0 for k in flags["by_kind"]}, "mislabeled": 3}
+    flags["flagged"], flags["withheld"] = 3, []
+    summary["prevalence"]["low"]["mislabeled"] = 0.08
+    (run_copy / "summary.json").write_text(json.dumps(summary))
+    page = " ".join(build_report(run_copy).split())
+    assert (
+        "Only 3 examples are flagged at this level</b> although the estimate holds at "
+        "least 143 problems" in page
+    )
+    assert f"strat analyze {run_copy} --fdr 0.2 --out relevelled" in page
+
+
 def test_an_input_kind_estimated_absent_still_ranks_every_example(client, run_copy):
     """On digits no corrupted inputs are estimated, so no example is most probably corrupted;
     the page still offers the kind, and its queue ranks every example by how much it looks

@@ -133,6 +133,24 @@ def _answer_table(summary: dict[str, Any]) -> Table:
     return table
 
 
+def _shortfall_hint(summary: dict[str, Any], run_dir: Path) -> str | None:
+    """A line saying the flags fall far short of the estimated problems, and what a looser
+    level would give (:func:`~stratigraphy.analysis.flags.flag_shortfall`)."""
+    from stratigraphy.analysis.flags import flag_shortfall
+
+    short = flag_shortfall(summary)
+    if short is None:
+        return None
+    level = short.looser[0] if short.looser else min(2 * float(summary["flags"]["fdr"]), 0.9)
+    about = f" (about {short.looser[1]:,} at {level:g})" if short.looser else ""
+    return (
+        f"Only {short.flagged:,} flagged where the estimate holds at least {short.estimated:,} "
+        f"problems: the rest overlap ordinary examples too much at this level. Rank by "
+        f"mislabel_score in `strat review`, or accept more false flags{about}: "
+        f"`strat analyze {run_dir} --fdr {level:g} --out relevelled`."
+    )
+
+
 def _summary_tables(summary: dict[str, Any]) -> list[Table]:
     counts = Table(title="Examples per inferred kind", min_width=40)
     counts.add_column("kind")
@@ -270,6 +288,9 @@ def _print_closing(result: RunResult) -> None:
     out_console = Console()
     for table in _summary_tables(result.summary):
         out_console.print(table)
+    hint = _shortfall_hint(result.summary, result.out)
+    if hint:
+        out_console.print(hint)
     review, fix = (
         ("review the likeliest label errors (none flagged: no error rate can be vouched for) with",
          "apply your decisions with")
@@ -504,6 +525,9 @@ def _reanalyse_with_progress(run_dir: Path, out: Path, engine: str, address: str
     out_console = Console()
     if "prevalence" in summary:
         out_console.print(_answer_table(summary))
+    hint = _shortfall_hint(summary, out)
+    if hint:
+        out_console.print(hint)
     out_console.print(
         f"Analysed {summary['n_examples']:,} examples of {run_dir} again ({engine} engine): "
         f"[bold]{out / 'examples.parquet'}[/bold], {summary['flags']['flagged']:,} flagged "

@@ -78,6 +78,7 @@ MAX_THRESHOLDS = 8192
 BAG_ROUNDS = 60
 SPREAD = (0.1, 0.9)
 LEVELS = (0.05, 0.1, 0.2)
+SHORT_OF_PROBLEMS = 0.1
 
 
 def _finite(a: np.ndarray) -> np.ndarray:
@@ -492,6 +493,41 @@ def other_levels(summary: dict[str, Any]) -> list[float]:
     """The error levels :func:`flagged_at` counts besides the run's own, in order."""
     fdr = float(summary.get("flags", {}).get("fdr", 0))
     return sorted({lv for by in flagged_at(summary).values() for lv in by} - {fdr})
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """Flags far fewer than the problems the data surely holds: ``flagged`` of at least
+    ``estimated``; ``looser``: the next looser error level and about how many it would flag
+    (None where no count is recorded)."""
+
+    flagged: int
+    estimated: int
+    looser: tuple[float, int] | None
+
+
+def flag_shortfall(summary: dict[str, Any]) -> Shortfall | None:
+    """Whether a run's flags number under ``SHORT_OF_PROBLEMS`` of the examples the lower ends
+    of the flagged kinds' shares hold (withheld kinds aside): their evidence overlaps ordinary
+    examples too much for a queue that clean, and the user should hear it with how many a
+    looser level gives (tweets, 20% symmetric noise, seed 0: 21 flags where at least 2,977
+    errors are estimated, about 2,089 at 0.2; docs/benchmarks.md). None where the flags are
+    not short, or the kinds' shares may be all but absent (under ``1 / SHORT_OF_PROBLEMS``
+    examples at their lower ends)."""
+    prevalence, flags = summary.get("prevalence"), summary.get("flags")
+    if not prevalence or not flags:
+        return None
+    withheld = set(flags.get("withheld", []))
+    kinds = [k for k in flags.get("by_kind", {}) if k not in withheld]
+    n = int(summary.get("n_examples", 0))
+    estimated = int(n * sum(prevalence["low"].get(k, 0.0) for k in kinds))
+    flagged = sum(int(flags["by_kind"][k]) for k in kinds)
+    if estimated * SHORT_OF_PROBLEMS < 1 or flagged >= SHORT_OF_PROBLEMS * estimated:
+        return None
+    at = flagged_at(summary)
+    looser = [lv for lv in other_levels(summary) if lv > float(flags["fdr"])]
+    count = (looser[0], sum(at[k][looser[0]] for k in kinds if k in at)) if looser else None
+    return Shortfall(flagged, estimated, count)
 
 
 def withholds_wrong_labels(withheld: Iterable[str]) -> bool:

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from markupsafe import Markup
 
 from stratigraphy.analysis.flags import (
+    flag_shortfall,
     flagged_at,
     flagged_spread,
     other_levels,
@@ -160,18 +161,13 @@ def _answer(summary: dict[str, Any], run_dir: Path) -> dict[str, Any] | None:
         for k in prevalence["share"]
     ]  # fmt: skip
     probes = flags.get("probes", {})
-    present = [k for k in flags["by_kind"] if prevalence["share"].get(k, 0.0) > 0]
-    looser = [lv for lv in levels if lv > flags["fdr"]]
     return {
         "rows": rows,
         "flagged": flags["flagged"],
         "fdr": flags["fdr"],
         "levels": levels,
-        "looser": (looser[0], sum(by[looser[0]] for k, by in at.items() if k not in withheld))
-        if looser
-        else None,
         "probes": sum(probes.values()),
-        "none_at_level": flags["flagged"] == 0 and bool(present) and not withheld,
+        "short": flag_shortfall(summary),
         "notes": flags.get("notes", []),
         "run": str(run_dir),
         "rank_first": wrong_labels_withheld(summary),
