@@ -11,6 +11,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from stratigraphy import DynamicsStore, ProbeConfig, RunConfig, analyze, analyze_store, run
 from stratigraphy.analysis.engine import AnalysisEngine, InferenceConfig, analyze_source
@@ -117,6 +120,30 @@ def test_the_suggestion_and_its_confidence_come_from_the_epochs_that_disagreed()
     np.testing.assert_array_equal(other.times, [2, 0, 2, 1])
     np.testing.assert_array_equal(other.disagreed, [3, 0, 2, 1])
     np.testing.assert_allclose(other.confidence(), [2 / 3, np.nan, 1.0, 1.0])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    hnp.arrays(np.int64, st.tuples(st.integers(1, 8), st.integers(1, 6)),
+               elements=st.integers(-1, 4)),
+    st.data(),
+)  # fmt: skip
+def test_the_suggestion_counts_only_epochs_that_named_another_class(pred, data) -> None:
+    """Whatever the predictions (-1: not recorded), the suggestion is another class than the
+    label, named in ``times`` of the ``disagreed`` epochs, and its confidence is that share."""
+    from stratigraphy.analysis.reasons import other_prediction
+
+    labels = data.draw(hnp.arrays(np.int64, pred.shape[0], elements=st.integers(0, 3)))
+    other = other_prediction(labels, pred, 4)
+    named = (pred == other.alt[:, None]).sum(1)
+    disagreed = ((pred != labels[:, None]) & (pred >= 0)).sum(1)
+    some = other.times > 0
+    np.testing.assert_array_equal(other.disagreed, disagreed)
+    assert (other.alt[some] != labels[some]).all() and (other.times[some] == named[some]).all()
+    assert (other.times <= other.disagreed).all() and (some == (disagreed > 0)).all()
+    conf = other.confidence()
+    assert np.isnan(conf[~some]).all() and ((conf[some] > 0) & (conf[some] <= 1)).all()
+    np.testing.assert_allclose(conf[some], named[some] / disagreed[some])
 
 
 def test_a_reason_says_how_many_disagreeing_epochs_named_the_class() -> None:
