@@ -1073,6 +1073,8 @@ def test_flags_far_short_of_the_estimated_problems_are_called_so_with_a_looser_l
     assert flag_shortfall(faint) is None  # 7 examples at the lower end: may be all but absent
     withheld = {**summary, "flags": {**summary["flags"], "withheld": ["mislabeled"]}}
     assert flag_shortfall(withheld) is None
+    older = {**summary, "prevalence": {"share": summary["prevalence"]["share"]}}
+    assert flag_shortfall(older) is None  # a summary written before intervals were recorded
 
 
 def test_the_spread_as_the_probes_vary_moves_with_the_flags_counted() -> None:

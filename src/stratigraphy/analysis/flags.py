@@ -520,7 +520,7 @@ def flag_shortfall(summary: dict[str, Any]) -> Shortfall | None:
     withheld = set(flags.get("withheld", []))
     kinds = [k for k in flags.get("by_kind", {}) if k not in withheld]
     n = int(summary.get("n_examples", 0))
-    estimated = int(n * sum(prevalence["low"].get(k, 0.0) for k in kinds))
+    estimated = int(n * sum(prevalence.get("low", {}).get(k, 0.0) for k in kinds))
     flagged = sum(int(flags["by_kind"][k]) for k in kinds)
     if estimated * SHORT_OF_PROBLEMS < 1 or flagged >= SHORT_OF_PROBLEMS * estimated:
         return None
