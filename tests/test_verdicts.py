@@ -1073,6 +1073,9 @@ def test_flags_far_short_of_the_estimated_problems_are_called_so_with_a_looser_l
     assert flag_shortfall(faint) is None  # 7 examples at the lower end: may be all but absent
     withheld = {**summary, "flags": {**summary["flags"], "withheld": ["mislabeled"]}}
     assert flag_shortfall(withheld) is None
+    at = {"mislabeled": {"0.05": 0.0014, "0.1": 0.0015, "0.2": 0.0030}}
+    nothing_looser = {**summary, "flags": {**summary["flags"], "flagged_share_at": at}}
+    assert flag_shortfall(nothing_looser) is None  # 0.2 would not flag a tenth of them more
     older = {**summary, "prevalence": {"share": summary["prevalence"]["share"]}}
     assert flag_shortfall(older) is None  # a summary written before intervals were recorded
 
