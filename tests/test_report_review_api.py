@@ -122,6 +122,9 @@ def test_the_report_says_when_the_flags_fall_far_short_of_the_estimate(run_copy)
         "least 143 problems" in page
     )
     assert f"strat analyze {run_copy} --fdr 0.2 --out relevelled" in page
+    assert "flagged or not (few are flagged at this level)" in page
+    review = TestClient(create_app(run_copy), base_url="http://127.0.0.1").get("/")
+    assert '"rank_first": true' in review.text  # the page opens on the ranked queue
 
 
 def test_an_input_kind_estimated_absent_still_ranks_every_example(client, run_copy):

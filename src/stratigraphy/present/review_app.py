@@ -20,7 +20,7 @@ from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from stratigraphy.analysis.flags import wrong_labels_withheld
+from stratigraphy.analysis.flags import flag_shortfall, wrong_labels_withheld
 from stratigraphy.analysis.neighbours import ProbeNeighbours
 from stratigraphy.core.errors import ConfigError
 from stratigraphy.curate.review_log import DECISIONS, ReviewError, ReviewLog
@@ -98,7 +98,9 @@ class ReviewData:
         self.queue = self._flag_queue(ex)
         self.by_mislabel_score = _highest_first(scored, ex["mislabel_score"])
         self._by_balanced: dict[str, np.ndarray] = {}
-        self.rank_first = wrong_labels_withheld(view.summary)
+        # Open on the likeliest label errors where none can be flagged, or few of many
+        self.rank_first = (wrong_labels_withheld(view.summary)
+                           or flag_shortfall(view.summary) is not None)  # fmt: skip
         self.data = view.data
         self.issues = [c[3:] for c in ex if c.startswith("is_") and f"{c[3:]}_score" in ex]
 
