@@ -1080,6 +1080,30 @@ def test_flags_far_short_of_the_estimated_problems_are_called_so_with_a_looser_l
     assert flag_shortfall(older) is None  # a summary written before intervals were recorded
 
 
+def test_the_closing_lines_say_the_flags_fall_short_and_where_to_start(digits_run, capsys):
+    """A run whose 3 flags fall far short of the 143 errors its share's lower end holds: the
+    closing lines say so, with the looser level, and send the reviewer to the likeliest."""
+    import copy
+    from types import SimpleNamespace
+
+    from stratigraphy.cli import _print_closing
+
+    summary = copy.deepcopy(digits_run.summary)
+    flags = summary["flags"]
+    flags["by_kind"] = {**{k: 0 for k in flags["by_kind"]}, "mislabeled": 3}
+    flags["flagged"], flags["withheld"] = 3, []
+    summary["prevalence"]["low"]["mislabeled"] = 0.08
+    _print_closing(SimpleNamespace(summary=summary, out=Path("runs/x")))
+    said = " ".join(capsys.readouterr().out.split())
+    assert "Only 3 flagged where the estimate holds at least 143 problems" in said
+    assert "--fdr 0.2 --out relevelled" in said
+    assert "review the likeliest label errors, flagged or not, with strat review runs/x" in said
+    _print_closing(SimpleNamespace(summary=digits_run.summary, out=Path("runs/x")))
+    said = " ".join(capsys.readouterr().out.split())
+    assert "where the estimate holds" not in said
+    assert "review the flagged with strat review runs/x" in said
+
+
 def test_the_spread_as_the_probes_vary_moves_with_the_flags_counted() -> None:
     """The spread's shares are the main training's; where the source fold's rows flag short of
     them, the counted flags fall below the share times the rows, and the spread moves by as

@@ -291,12 +291,12 @@ def _print_closing(result: RunResult) -> None:
     hint = _shortfall_hint(result.summary, result.out)
     if hint:
         out_console.print(hint)
-    review, fix = (
-        ("review the likeliest label errors (none flagged: no error rate can be vouched for) with",
-         "apply your decisions with")
-        if wrong_labels_withheld(result.summary)
-        else ("review the flagged with", "fix them with")
-    )  # fmt: skip
+    review, fix = ("review the flagged with", "fix them with")
+    if wrong_labels_withheld(result.summary):
+        review, fix = ("review the likeliest label errors (none flagged: no error rate can be "
+                       "vouched for) with", "apply your decisions with")  # fmt: skip
+    elif hint:
+        review = "review the likeliest label errors, flagged or not, with"
     out_console.print(
         f"Run written to [bold]{result.out}[/bold] in {result.summary['timings']['total_s']:.1f} s"
         f"; open [bold]{result.out / REPORT_HTML}[/bold], {review} "
