@@ -141,13 +141,12 @@ def _shortfall_hint(summary: dict[str, Any], run_dir: Path) -> str | None:
     short = flag_shortfall(summary)
     if short is None:
         return None
-    level = short.looser[0] if short.looser else min(2 * float(summary["flags"]["fdr"]), 0.9)
-    about = f" (about {short.looser[1]:,} at {level:g})" if short.looser else ""
+    about = f" (about {short.looser[1]:,} at {short.level:g})" if short.looser else ""
     return (
         f"Only {short.flagged:,} flagged where the estimate holds at least {short.estimated:,} "
         f"problems: the rest overlap ordinary examples too much at this level. Rank by "
         f"mislabel_score in `strat review`, or accept more false flags{about}: "
-        f"`strat analyze {run_dir} --fdr {level:g} --out relevelled`."
+        f"`strat analyze {run_dir} --fdr {short.level:g} --out relevelled`."
     )
 
 

@@ -499,11 +499,13 @@ def other_levels(summary: dict[str, Any]) -> list[float]:
 class Shortfall:
     """Flags far fewer than the problems the data surely holds: ``flagged`` of at least
     ``estimated``; ``looser``: the next looser error level and about how many it would flag
-    (None where no count is recorded)."""
+    (None where no count is recorded); ``level``: the level to suggest (that one, else twice
+    the run's, at most 0.9)."""
 
     flagged: int
     estimated: int
     looser: tuple[float, int] | None
+    level: float
 
 
 def flag_shortfall(summary: dict[str, Any]) -> Shortfall | None:
@@ -531,7 +533,8 @@ def flag_shortfall(summary: dict[str, Any]) -> Shortfall | None:
     count = (looser[0], sum(at[k][looser[0]] for k in kinds if k in at)) if looser else None
     if count is not None and count[1] < flagged + SHORT_OF_PROBLEMS * estimated:
         return None
-    return Shortfall(flagged, estimated, count)
+    level = count[0] if count is not None else min(2 * float(flags["fdr"]), 0.9)
+    return Shortfall(flagged, estimated, count, level)
 
 
 def withholds_wrong_labels(withheld: Iterable[str]) -> bool:

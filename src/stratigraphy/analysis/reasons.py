@@ -65,7 +65,7 @@ def flag_reasons(
         if times > 0:
             said = f"predicted {class_names[int(evidence['alt'][i])]!r} in {times} of "
             said += f"{int(evidence['epochs'][i])} epochs"
-            disagreed = int(evidence.get("disagreed", evidence["alt_count"])[i])
+            disagreed = int(evidence["disagreed"][i])
             parts.append(said + (f" ({times} of the {disagreed} that disagreed)"
                                  if disagreed > times else ""))  # fmt: skip
         if "knn_votes" in evidence:
